@@ -1,0 +1,129 @@
+"""Benchmarks as small declarations, and how a `--benchmark` value becomes `Splits`.
+
+A registered benchmark reads its original files from `<data dir>/<name>/` when a data
+directory is given (`--data-dir` or `$CLBENCH_DATA_DIR`), else its copy on the hub.
+Any other value is a path to a .csv/.json/.jsonl file, or a hub data set name.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from benchmarks.errors import UsageError
+from benchmarks.sources import FILE_SUFFIXES, LabeledTexts, Splits, load_banking77_dir, load_clinc150_dir, load_file, load_hub
+
+DATA_DIR_ENV = "CLBENCH_DATA_DIR"
+
+
+@dataclass(frozen=True)
+class BenchmarkSpec:
+    name: str
+    num_tasks: int
+    max_length: int
+    hub_name: str
+    hub_config: str | None = None
+    text_column: str = "text"
+    label_column: str = "label"
+    local_loader: Callable[[Path], Splits] | None = None
+
+
+REGISTRY = {
+    spec.name: spec
+    for spec in (
+        # Learn-or-Recall splits: CLINC150 15 x 10 (max length 50), Banking77 7 x 11 (64).
+        BenchmarkSpec("clinc150", 15, 50, "clinc_oos", "plus", "text", "intent", load_clinc150_dir),
+        BenchmarkSpec("banking77", 7, 64, "PolyAI/banking77", None, "text", "label", load_banking77_dir),
+    )
+}
+GENERIC_DEFAULTS = dict(num_tasks=5, max_length=128)
+
+
+def data_dir_from(arg: str | None) -> Path | None:
+    value = arg or os.environ.get(DATA_DIR_ENV)
+    return Path(value) if value else None
+
+
+def resolve_spec(benchmark: str, text_column: str | None = None, label_column: str | None = None) -> BenchmarkSpec:
+    """The declaration for `benchmark`; unregistered names get the generic defaults."""
+    spec = REGISTRY.get(benchmark)
+    if spec is None:
+        spec = BenchmarkSpec(name=_short_name(benchmark), hub_name=benchmark, **GENERIC_DEFAULTS)
+    overrides = {k: v for k, v in (("text_column", text_column), ("label_column", label_column)) if v}
+    return replace(spec, **overrides)
+
+
+def _short_name(benchmark: str) -> str:
+    """A file-system-safe run-name prefix for a path or hub name."""
+    stem = Path(benchmark).stem if benchmark.endswith(FILE_SUFFIXES) else benchmark
+    return "".join(c if c.isalnum() or c in "-_." else "-" for c in stem)
+
+
+def load_splits(spec: BenchmarkSpec, data_dir: Path | None, seed: int, test_fraction: float = 0.2) -> Splits:
+    """Raw splits of `spec`; a source without a test split gets a seeded stratified one."""
+    if spec.local_loader is not None and data_dir is not None:
+        folder = data_dir / spec.name
+        if not folder.is_dir():
+            raise UsageError(f"no folder '{spec.name}' in data directory {data_dir}")
+        splits = spec.local_loader(folder)
+    else:
+        path = Path(spec.hub_name)
+        if spec.hub_name.endswith(FILE_SUFFIXES):
+            train, test = load_file(path, spec.text_column, spec.label_column)
+        else:
+            if spec.name in REGISTRY:
+                failure = (
+                    f"cannot load {spec.name}: pass --data-dir (or set ${DATA_DIR_ENV}) to a folder holding {spec.name}/; "
+                    f"its hub copy '{spec.hub_name}' could not be loaded"
+                )
+            else:
+                failure = (
+                    f"unknown benchmark '{spec.hub_name}': not {' or '.join(REGISTRY)}, not a .csv/.json/.jsonl file, "
+                    "and the Hugging Face hub could not load it"
+                )
+            train, test = load_hub(spec.hub_name, spec.hub_config, spec.text_column, spec.label_column, failure)
+        splits = Splits(train, test) if test is not None else _stratified_split(train, test_fraction, seed)
+    _validate(spec, splits)
+    return splits
+
+
+def _stratified_split(data: LabeledTexts, test_fraction: float, seed: int) -> Splits:
+    from sklearn.model_selection import train_test_split
+
+    try:
+        train_idx, test_idx = train_test_split(
+            range(len(data)), test_size=test_fraction, random_state=seed, stratify=data.labels
+        )
+    except ValueError as e:
+        raise UsageError(f"cannot make a stratified test split: {e} (every class needs at least 2 examples)") from None
+    return Splits(_subset(data, train_idx), _subset(data, test_idx))
+
+
+def _subset(data: LabeledTexts, indices) -> LabeledTexts:
+    return LabeledTexts([data.texts[i] for i in indices], [data.labels[i] for i in indices])
+
+
+def _validate(spec: BenchmarkSpec, splits: Splits) -> None:
+    train_classes, test_classes = set(splits.train.labels), set(splits.test.labels)
+    if not train_classes:
+        raise UsageError(f"benchmark '{spec.name}' has no training examples")
+    test_only = sorted(test_classes - train_classes)
+    if test_only:
+        raise UsageError(f"class '{test_only[0]}' of '{spec.name}' has test examples but no training example")
+    no_test = sorted(train_classes - test_classes)
+    if no_test:
+        raise UsageError(f"class '{no_test[0]}' of '{spec.name}' has no test example ({len(no_test)} such classes)")
+
+
+def limit_per_class(data: LabeledTexts, k: int, seed: int) -> LabeledTexts:
+    """A seeded, stratified subsample: at most `k` training examples of every class."""
+    import random
+
+    rng = random.Random(seed)
+    by_class: dict[str, list[int]] = {}
+    for i, label in enumerate(data.labels):
+        by_class.setdefault(label, []).append(i)
+    keep = sorted(i for indices in by_class.values() for i in (indices if len(indices) <= k else rng.sample(indices, k)))
+    return _subset(data, keep)

@@ -1,0 +1,167 @@
+"""Raw labelled texts from a local folder, a CSV/JSON file or the Hugging Face hub.
+
+Every loader returns `Splits` of plain Python strings, so that everything downstream
+(class order, task split, tokenization) is independent of where the data came from.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from benchmarks.errors import UsageError
+
+FILE_SUFFIXES = (".csv", ".json", ".jsonl")
+SPLIT_COLUMN = "split"
+
+
+@dataclass(frozen=True)
+class LabeledTexts:
+    texts: list[str]
+    labels: list[str]
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+
+@dataclass(frozen=True)
+class Splits:
+    train: LabeledTexts
+    test: LabeledTexts
+    val: LabeledTexts | None = None
+
+
+def _read_json(path: Path):
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except FileNotFoundError:
+        raise UsageError(f"missing data file {path}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise UsageError(f"malformed JSON in {path}: {e}") from None
+
+
+def _read_csv_rows(path: Path) -> list[dict]:
+    try:
+        with open(path, encoding="utf-8", newline="") as f:
+            return list(csv.DictReader(f))
+    except FileNotFoundError:
+        raise UsageError(f"missing data file {path}") from None
+    except (csv.Error, UnicodeDecodeError) as e:
+        raise UsageError(f"malformed CSV in {path}: {e}") from None
+
+
+def load_clinc150_dir(folder: Path) -> Splits:
+    """The original `data_full.json` of clinc/oos-eval; the out-of-scope queries are left out."""
+    data = _read_json(folder / "data_full.json")
+
+    def part(key: str) -> LabeledTexts:
+        try:
+            pairs = data[key]
+            return LabeledTexts([str(t) for t, _ in pairs], [str(y) for _, y in pairs])
+        except (KeyError, TypeError, ValueError):
+            raise UsageError(f"malformed {folder / 'data_full.json'}: no [text, intent] pairs under '{key}'") from None
+
+    return Splits(train=part("train"), test=part("test"), val=part("val"))
+
+
+def load_banking77_dir(folder: Path) -> Splits:
+    """The original `train.csv` / `test.csv` (columns text, category) of PolyAI's task-specific-datasets."""
+    parts = [_columns(_read_csv_rows(folder / name), "text", "category", folder / name) for name in ("train.csv", "test.csv")]
+    return Splits(train=parts[0], test=parts[1])
+
+
+def _columns(rows: list[dict], text_column: str, label_column: str, where) -> LabeledTexts:
+    if not rows:
+        raise UsageError(f"{where} holds no examples")
+    missing = [c for c in (text_column, label_column) if c not in rows[0]]
+    if missing:
+        raise UsageError(
+            f"{where} has no column {' or '.join(repr(c) for c in missing)} (columns: {', '.join(rows[0])}); "
+            "name them with --text-column/--label-column"
+        )
+    for number, row in enumerate(rows, start=1):
+        empty = [c for c in (text_column, label_column) if row.get(c) is None]
+        if empty:
+            raise UsageError(f"{where}: example {number} has no value for '{empty[0]}'")
+    return LabeledTexts([str(r[text_column]) for r in rows], [str(r[label_column]) for r in rows])
+
+
+def _read_jsonl(path: Path) -> list:
+    rows = []
+    try:
+        with open(path, encoding="utf-8") as f:
+            for number, line in enumerate(f, start=1):
+                if line.strip():
+                    rows.append(json.loads(line))
+    except json.JSONDecodeError as e:
+        raise UsageError(f"malformed JSONL in {path}, line {number}: {e.msg}") from None
+    except UnicodeDecodeError as e:
+        raise UsageError(f"malformed JSONL in {path}: {e}") from None
+    return rows
+
+
+def load_file(path: Path, text_column: str, label_column: str) -> tuple[LabeledTexts, LabeledTexts | None]:
+    """A CSV, JSON (list of objects) or JSONL file; returns (train, test-or-None).
+
+    A column named `split` with values train/test chooses the test set; otherwise the caller
+    makes a seeded stratified split.
+    """
+    if not path.is_file():
+        raise UsageError(f"missing data file {path}")
+    if path.suffix == ".csv":
+        rows = _read_csv_rows(path)
+    elif path.suffix == ".jsonl":
+        rows = _read_jsonl(path)
+    else:
+        rows = _read_json(path)
+        if isinstance(rows, dict) and "data" in rows:
+            rows = rows["data"]
+    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+        raise UsageError(f"malformed {path}: expected a list of objects with '{text_column}' and '{label_column}'")
+    if rows and SPLIT_COLUMN in rows[0]:
+        unsplit = next((n for n, r in enumerate(rows, start=1) if r.get(SPLIT_COLUMN) not in ("train", "test", "validation")), None)
+        if unsplit is not None:
+            raise UsageError(f"{path}: example {unsplit} has no '{SPLIT_COLUMN}' value train, test or validation")
+        train = [r for r in rows if r[SPLIT_COLUMN] == "train"]
+        test = [r for r in rows if r[SPLIT_COLUMN] == "test"]
+        if train and test:
+            return _columns(train, text_column, label_column, path), _columns(test, text_column, label_column, path)
+    return _columns(rows, text_column, label_column, path), None
+
+
+def load_hub(
+    name: str, config: str | None, text_column: str, label_column: str, failure: str
+) -> tuple[LabeledTexts, LabeledTexts | None]:
+    """A Hugging Face hub data set; integer labels are mapped to their ClassLabel names.
+
+    `failure` starts the error message when the hub cannot serve it (offline, a typo...).
+    """
+    import datasets
+
+    try:
+        dataset = datasets.load_dataset(name, config)
+    except Exception as e:  # the hub raises many types (offline, not found, gated)
+        first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise UsageError(
+            f"{failure} ({first_line})"
+        ) from None
+
+    def part(split) -> LabeledTexts:
+        missing = [c for c in (text_column, label_column) if c not in split.column_names]
+        if missing:
+            raise UsageError(
+                f"'{name}' has no column {' or '.join(repr(c) for c in missing)} (columns: {', '.join(split.column_names)}); "
+                "name them with --text-column/--label-column"
+            )
+        feature = split.features[label_column]
+        labels = split[label_column]
+        if hasattr(feature, "int2str"):
+            labels = feature.int2str(labels)
+        return LabeledTexts([str(t) for t in split[text_column]], [str(y) for y in labels])
+
+    if "train" not in dataset:
+        raise UsageError(f"'{name}' has no 'train' split (splits: {', '.join(dataset)})")
+    return part(dataset["train"]), part(dataset["test"]) if "test" in dataset else None

@@ -1,0 +1,106 @@
+"""From raw splits to an Avalanche benchmark: class order, classes per task, token ids.
+
+Targets are global class ids (position in the class order) in both scenarios. In TIL each
+experience also carries its task label, and the model scores an example only with its own
+task's head (see `TaskSplit.restrict`); in CIL every experience has task label 0.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+import torch
+
+from benchmarks.errors import UsageError
+from benchmarks.sources import LabeledTexts, Splits
+
+SCENARIOS = ("cil", "til")
+
+
+@dataclass(frozen=True)
+class TaskSplit:
+    """Which classes, in which order, each task holds; class id = position in `class_names`."""
+
+    class_names: tuple[str, ...]
+    task_sizes: tuple[int, ...]
+
+    @property
+    def num_tasks(self) -> int:
+        return len(self.task_sizes)
+
+    def columns(self, task: int) -> slice:
+        """The logit columns (= class ids) of `task`'s head."""
+        start = sum(self.task_sizes[:task])
+        return slice(start, start + self.task_sizes[task])
+
+    def task_of_class(self) -> torch.Tensor:
+        return torch.repeat_interleave(torch.arange(self.num_tasks), torch.tensor(self.task_sizes))
+
+    def restrict(self, logits: torch.Tensor, task_ids: torch.Tensor) -> torch.Tensor:
+        """TIL scoring: every column outside the example's own task head set to -inf."""
+        owner = self.task_of_class()[: logits.shape[1]].to(logits.device)
+        return logits.masked_fill(owner.unsqueeze(0) != task_ids.unsqueeze(1), float("-inf"))
+
+
+def class_order(labels: list[str], seed: int | None) -> list[str]:
+    """The fixed default order (sorted label names, the same for every source) or a seeded permutation."""
+    names = sorted(set(labels))
+    if seed is not None:
+        random.Random(seed).shuffle(names)
+    return names
+
+
+def split_classes(names: list[str], num_tasks: int) -> TaskSplit:
+    """Consecutive classes per task; when classes % tasks != 0 the first tasks take one more."""
+    if num_tasks < 1:
+        raise UsageError(f"--tasks must be positive, got {num_tasks}")
+    if len(names) < num_tasks:
+        raise UsageError(f"{len(names)} classes cannot make {num_tasks} tasks: use --tasks {len(names)} or fewer")
+    base, extra = divmod(len(names), num_tasks)
+    return TaskSplit(tuple(names), tuple(base + (t < extra) for t in range(num_tasks)))
+
+
+@dataclass(frozen=True)
+class TokenizedSplits:
+    """Token ids (padded to max length; the model trims each batch) and global class ids."""
+
+    train_ids: torch.Tensor
+    train_y: torch.Tensor
+    test_ids: torch.Tensor
+    test_y: torch.Tensor
+
+
+def tokenize(splits: Splits, task_split: TaskSplit, tokenizer, max_length: int) -> TokenizedSplits:
+    """Tokenizes every text once; the result serves every method, seed and scenario of a run."""
+    class_id = {name: i for i, name in enumerate(task_split.class_names)}
+
+    def encode(part: LabeledTexts):
+        ids = tokenizer(part.texts, truncation=True, max_length=max_length, padding="max_length", return_tensors="pt")
+        return ids["input_ids"], torch.tensor([class_id[y] for y in part.labels])
+
+    train_ids, train_y = encode(splits.train)
+    test_ids, test_y = encode(splits.test)
+    return TokenizedSplits(train_ids, train_y, test_ids, test_y)
+
+
+def build_benchmark(data: TokenizedSplits, task_split: TaskSplit, scenario: str, joint: bool = False):
+    """One Avalanche experience per task (joint: one training experience with every task)."""
+    from avalanche.benchmarks import dataset_benchmark
+    from avalanche.benchmarks.utils import _make_taskaware_tensor_classification_dataset as tensor_dataset
+
+    if scenario not in SCENARIOS:
+        raise UsageError(f"unknown scenario '{scenario}': use cil or til")
+    task_of = task_split.task_of_class()
+
+    def experience(ids, y, tasks):
+        keep = torch.isin(task_of[y], torch.tensor(tasks))
+        task_labels = task_of[y[keep]] if scenario == "til" else torch.zeros(int(keep.sum()), dtype=torch.long)
+        return tensor_dataset(ids[keep], y[keep], task_labels=task_labels.tolist(), targets=y[keep].tolist())
+
+    all_tasks = list(range(task_split.num_tasks))
+    test = [experience(data.test_ids, data.test_y, [t]) for t in all_tasks]
+    train = [experience(data.train_ids, data.train_y, all_tasks)] if joint else [
+        experience(data.train_ids, data.train_y, [t]) for t in all_tasks
+    ]
+    return dataset_benchmark(train, test)
