@@ -1,0 +1,205 @@
+"""One continual-learning run: an Avalanche strategy over the stream, the accuracy matrix, the results.
+
+The strategy is Avalanche's `SupervisedTemplate` (the Naive loop) with three changes:
+heads are added as tasks arrive, the loss covers only the new rows of a batch (replay
+plugins append buffer rows and add their own terms), and evaluation counts accuracy per
+experience, scoring TIL examples with their own task head.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from avalanche.training.plugins import EvaluationPlugin
+from avalanche.training.templates import SupervisedTemplate
+
+from benchmarks import metrics
+from benchmarks.models import TextClassifier, load_backbone
+from benchmarks.progress import ProgressPlugin
+from benchmarks.stream import TaskSplit, TokenizedSplits, build_benchmark
+from methods.registry import METHODS, RunContext, run_label
+
+
+def quiet_evaluator() -> EvaluationPlugin:
+    """Avalanche's evaluator with no metrics and no loggers: we count accuracy ourselves."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "No loggers specified": that is the point
+        return EvaluationPlugin(loggers=[])
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    benchmark: str
+    scenario: str
+    method: str
+    seed: int
+    backbone: str = "minilm"
+    head: str = "linear"
+    num_tasks: int = 0
+    max_length: int = 128
+    epochs: int = 1
+    batch_size: int = 32
+    eval_batch_size: int = 128
+    lr: float = 2e-5
+    head_lr: float = 1e-3
+    device: str = "cpu"
+    limit_per_class: int | None = None
+    class_order_seed: int | None = None
+    data_seed: int = 0
+    hp: dict = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        return run_label(self.method, self.hp)
+
+    @property
+    def run_name(self) -> str:
+        return f"{self.benchmark}-{self.scenario}-{self.label}-seed{self.seed}"
+
+
+class ContinualStrategy(SupervisedTemplate):
+    """Naive training plus growing heads, new-rows-only loss and per-experience accuracy."""
+
+    def __init__(self, *, model: TextClassifier, config: RunConfig, task_split: TaskSplit, plugins: list):
+        self.config = config
+        self.task_split = task_split
+        self.num_new = 0  # rows of the current batch that come from the stream (the rest is replay)
+        self.loss_terms: dict = {}
+        self.accuracy: dict[int, float] = {}  # experience index -> accuracy of the last eval
+        super().__init__(
+            model=model,
+            optimizer=torch.optim.AdamW(model.parameters(), lr=config.lr),
+            criterion=torch.nn.CrossEntropyLoss(),
+            train_mb_size=config.batch_size,
+            train_epochs=config.epochs,
+            eval_mb_size=config.eval_batch_size,
+            device=config.device,
+            plugins=plugins,
+            evaluator=quiet_evaluator(),
+        )
+
+    def model_adaptation(self, model=None):
+        """A new head for every task of the experience that has none yet (never during eval)."""
+        model = self.model if model is None else model
+        if self.is_training:
+            task_of = self.task_split.task_of_class()
+            needed = 1 + max(int(task_of[c]) for c in self.experience.classes_in_this_experience)
+            while len(model.heads) < needed:
+                model.add_head(self.task_split.task_sizes[len(model.heads)])
+        return model.to(self.device)
+
+    def make_optimizer(self, **kwargs):
+        """A fresh AdamW per task: backbone at `lr`, heads (new or old) at `head_lr`."""
+        self.optimizer = torch.optim.AdamW(
+            [
+                {"params": self.model.backbone.parameters(), "lr": self.config.lr},
+                {"params": self.model.heads.parameters(), "lr": self.config.head_lr},
+            ]
+        )
+
+    def _before_forward(self, **kwargs):
+        self.num_new = len(self.mbatch[1])
+        self.loss_terms = {}
+        super()._before_forward(**kwargs)
+
+    def forward(self):
+        return self.model(self.mb_x)
+
+    def classification_loss(self, logits, y, task_ids):
+        if self.config.scenario == "til":
+            logits = self.task_split.restrict(logits, task_ids)
+        return F.cross_entropy(logits, y)
+
+    def criterion(self):
+        n = self.num_new
+        ce = self.classification_loss(self.mb_output[:n], self.mb_y[:n], self.mb_task_id[:n])
+        self.loss_terms["ce"] = ce.detach()
+        return ce
+
+    def eval_epoch(self, **kwargs):
+        """Accuracy on the current experience; TIL predicts within the example's task head."""
+        correct = total = 0
+        with torch.inference_mode():
+            for self.mbatch in self.dataloader:
+                self._unpack_minibatch()
+                self._before_eval_iteration(**kwargs)
+                self._before_eval_forward(**kwargs)
+                self.mb_output = self.forward()
+                self._after_eval_forward(**kwargs)
+                logits = self.mb_output
+                if self.config.scenario == "til":
+                    logits = self.task_split.restrict(logits, self.mb_task_id)
+                correct += int((logits.argmax(dim=1) == self.mb_y).sum())
+                total += len(self.mb_y)
+                self._after_eval_iteration(**kwargs)
+        self.accuracy[self.experience.current_experience] = correct / max(total, 1)
+
+
+def seed_everything(seed: int) -> None:
+    from avalanche.training.determinism.rng_manager import RNGManager
+
+    RNGManager.set_random_seeds(seed)
+
+
+def run(config: RunConfig, task_split: TaskSplit, data: TokenizedSplits, log=print) -> dict:
+    """Trains and evaluates one (method, scenario, seed); returns the results record."""
+    method = METHODS[config.method]
+    seed_everything(config.seed)
+    backbone, tokenizer = load_backbone(config.backbone)
+    model = TextClassifier(backbone, tokenizer.pad_token_id, config.head)
+    bench = build_benchmark(data, task_split, config.scenario, joint=method.joint)
+    ctx = RunContext(config.hp, task_split, config.scenario, config.batch_size, config.seed)
+    T = task_split.num_tasks
+    plugins = method.build(ctx) + [ProgressPlugin(config.run_name, len(bench.train_stream), config.epochs)]
+    strategy = ContinualStrategy(model=model, config=config, task_split=task_split, plugins=plugins)
+
+    matrix, train_seconds, eval_seconds, examples = [], 0.0, 0.0, 0
+    for i, experience in enumerate(bench.train_stream):
+        start = time.perf_counter()
+        strategy.train(experience)
+        train_seconds += time.perf_counter() - start
+        examples += len(experience.dataset) * config.epochs
+        # Tasks after i have no head yet: their classes cannot be predicted, accuracy 0 by construction.
+        seen = T if method.joint else i + 1
+        start = time.perf_counter()
+        strategy.accuracy = {}
+        strategy.eval(bench.test_stream[:seen])
+        eval_seconds += time.perf_counter() - start
+        row = [strategy.accuracy.get(j, 0.0) for j in range(T)]
+        matrix.append(row)
+        seen_accs = " ".join(f"{a:.2f}" for a in row[:seen])
+        log(f"[{config.run_name}] task {i + 1}/{len(bench.train_stream)}: seen-task accuracy {sum(row[:seen]) / seen:.3f} ({seen_accs}) train {train_seconds:.1f}s")
+
+    return {
+        "method": config.label,
+        "benchmark": config.benchmark,
+        "scenario": config.scenario,
+        "seed": config.seed,
+        "backbone": config.backbone,
+        "head": config.head,
+        "num_tasks": T,
+        "accuracy_matrix": matrix,
+        **metrics.summary(matrix, joint=method.joint),
+        "train_seconds": train_seconds,
+        "eval_seconds": eval_seconds,
+        "train_examples_per_second": examples / train_seconds if train_seconds else None,
+        "config": asdict(config),
+    }
+
+
+def write_json_atomically(path: Path, record: dict) -> None:
+    """Write to a temporary file, then rename: a reader never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with open(tmp, "w") as f:
+        json.dump(record, f, indent=2)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)

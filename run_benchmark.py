@@ -1,0 +1,152 @@
+"""Run a grid of continual-learning runs: methods x scenarios x seeds on one benchmark.
+
+    python run_benchmark.py --methods derpp er lwf finetune joint --benchmark clinc150 --data-dir ../shared/data
+
+Each run writes OUTPUT/<benchmark>-<scenario>-<method>-seed<k>/results.json; a summary
+table is printed at the end. Bad input: one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+import warnings
+
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+# avalanche imports qpsolvers, which warns at import that no QP solver is installed (none is used here).
+warnings.filterwarnings("ignore", message="no QP solver found")
+
+from benchmarks.errors import UsageError  # noqa: E402
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--methods", nargs="+", default=["finetune"], help="finetune er derpp lwf joint")
+    p.add_argument("--benchmark", default="clinc150", help="clinc150 | banking77 | .csv/.json/.jsonl path | HF hub name")
+    p.add_argument("--scenario", nargs="+", default=["cil"], choices=["cil", "til"])
+    p.add_argument("--tasks", type=int, help="number of tasks (default: the benchmark's, 5 for other data)")
+    p.add_argument("--backbone", default="minilm", help="minilm | tiny-bert | HF encoder name or path")
+    p.add_argument("--head", default="linear", help="linear | cosine")
+    p.add_argument("--epochs", type=int, default=1)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--eval-batch-size", type=int, default=128)
+    p.add_argument("--lr", type=float, default=2e-5, help="learning rate of the backbone (AdamW)")
+    p.add_argument("--head-lr", type=float, default=1e-3, help="learning rate of the heads")
+    p.add_argument("--max-length", type=int, help="tokens per text (default: the benchmark's)")
+    p.add_argument("--buffer-size", type=int, help="replay buffer size in examples (er, derpp)")
+    p.add_argument("--replay-batch-size", type=int, help="buffer examples per step (default: --batch-size)")
+    p.add_argument("--alpha", type=float, help="DER++ weight of the logit MSE")
+    p.add_argument("--beta", type=float, help="DER++ weight of the replay CE (0 gives DER)")
+    p.add_argument("--derpp-logits", choices=["stored", "teacher"], help="DER++ distillation targets")
+    p.add_argument("--lwf-alpha", type=float)
+    p.add_argument("--lwf-temperature", type=float)
+    p.add_argument("--seeds", nargs="+", type=int, default=[0])
+    p.add_argument("--output", default="results", help="output directory")
+    p.add_argument("--data-dir", help="folder holding clinc150/ and banking77/ (or set CLBENCH_DATA_DIR)")
+    p.add_argument("--text-column", help="text column of a CSV/JSON/hub data set (default: text)")
+    p.add_argument("--label-column", help="label column of a CSV/JSON/hub data set (default: label)")
+    p.add_argument("--limit-per-class", type=int, help="keep at most K training examples per class (seeded)")
+    p.add_argument("--class-order-seed", type=int, help="seeded permutation of the classes (default: sorted names)")
+    p.add_argument("--data-seed", type=int, default=0, help="seed of --limit-per-class and of a made test split")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    p.add_argument("--wandb", default="disabled", choices=["offline", "online", "disabled"])
+    return p.parse_args(argv)
+
+
+def check(args: argparse.Namespace) -> None:
+    """Reject what cannot run before anything is loaded or written."""
+    from methods.distillation import LOGIT_SOURCES  # noqa: F401  (choices enforced by argparse)
+    from methods.registry import METHODS
+    from benchmarks.models import HEADS
+
+    unknown = [m for m in args.methods if m not in METHODS]
+    if unknown:
+        raise UsageError(f"unknown method '{unknown[0]}': use one of {', '.join(METHODS)}")
+    if args.head not in HEADS:
+        raise UsageError(f"unknown head '{args.head}': use one of {', '.join(HEADS)}")
+    for name in ("tasks", "epochs", "batch_size", "eval_batch_size", "buffer_size", "replay_batch_size", "limit_per_class", "max_length"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise UsageError(f"--{name.replace('_', '-')} must be positive, got {value}")
+    for name in ("alpha", "beta", "lwf_alpha", "lr", "head_lr"):
+        value = getattr(args, name)
+        if value is not None and value < 0:
+            raise UsageError(f"--{name.replace('_', '-')} must not be negative, got {value}")
+    if args.lwf_temperature is not None and args.lwf_temperature <= 0:
+        raise UsageError(f"--lwf-temperature must be positive, got {args.lwf_temperature}")
+
+
+def hyperparameters(args: argparse.Namespace) -> dict:
+    from methods.registry import HYPERPARAMETERS
+
+    return {k: default if getattr(args, k) is None else getattr(args, k) for k, default in HYPERPARAMETERS.items()}
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    try:
+        check(args)
+        run_grid(args)
+    except UsageError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def run_grid(args: argparse.Namespace) -> None:
+    import torch
+
+    from benchmarks.harness import RunConfig, run, write_json_atomically
+    from benchmarks.models import load_backbone
+    from benchmarks.registry import data_dir_from, limit_per_class, load_splits, resolve_spec
+    from benchmarks.sources import Splits
+    from benchmarks.stream import class_order, split_classes, tokenize
+    from methods.registry import METHODS
+
+    spec = resolve_spec(args.benchmark, args.text_column, args.label_column)
+    splits = load_splits(spec, data_dir_from(args.data_dir), args.data_seed)
+    if args.limit_per_class:
+        splits = Splits(limit_per_class(splits.train, args.limit_per_class, args.data_seed), splits.test, splits.val)
+    task_split = split_classes(class_order(splits.train.labels, args.class_order_seed), args.tasks or spec.num_tasks)
+    max_length = args.max_length or spec.max_length
+    _, tokenizer = load_backbone(args.backbone)
+    data = tokenize(splits, task_split, tokenizer, max_length)
+    device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
+    hp = hyperparameters(args)
+
+    output = Path(args.output)
+    rows = []
+    for scenario in args.scenario:
+        for method in args.methods:
+            for seed in args.seeds:
+                used = {k: hp[k] for k in METHODS[method].uses}
+                config = RunConfig(
+                    benchmark=spec.name, scenario=scenario, method=method, seed=seed, backbone=args.backbone,
+                    head=args.head, num_tasks=task_split.num_tasks, max_length=max_length, epochs=args.epochs,
+                    batch_size=args.batch_size, eval_batch_size=args.eval_batch_size, lr=args.lr, head_lr=args.head_lr,
+                    device=device, limit_per_class=args.limit_per_class, class_order_seed=args.class_order_seed,
+                    data_seed=args.data_seed, hp=used,
+                )
+                results = run(config, task_split, data)
+                write_json_atomically(output / config.run_name / "results.json", results)
+                rows.append(results)
+    print_summary(rows)
+
+
+def print_summary(rows: list[dict]) -> None:
+    fmt = lambda v: "-" if v is None else f"{v:.4f}"  # noqa: E731
+    header = f"{'method':<14} {'scenario':<8} {'seed':>4} {'A_T':>7} {'A-bar':>7} {'forget':>7} {'BWT':>7} {'seconds':>8}"
+    print(header)
+    for r in rows:
+        print(
+            f"{r['method']:<14} {r['scenario']:<8} {r['seed']:>4} {fmt(r['final_average_accuracy']):>7} "
+            f"{fmt(r['average_incremental_accuracy']):>7} {fmt(r['forgetting']):>7} {fmt(r['backward_transfer']):>7} "
+            f"{r['train_seconds'] + r['eval_seconds']:>8.1f}"
+        )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
