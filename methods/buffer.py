@@ -1,0 +1,80 @@
+"""Reservoir buffer over every training example of the stream (DER's buffer), held on CPU."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+
+@dataclass
+class BufferBatch:
+    ids: torch.Tensor
+    y: torch.Tensor
+    task: torch.Tensor
+    logits: torch.Tensor | None  # padded to the widest stored row
+    width: torch.Tensor | None  # how many logit columns existed when each row was stored
+
+    def to(self, device) -> "BufferBatch":
+        move = lambda t: None if t is None else t.to(device, non_blocking=True)  # noqa: E731
+        return BufferBatch(move(self.ids), move(self.y), move(self.task), move(self.logits), move(self.width))
+
+
+class ReservoirBuffer:
+    """Algorithm R: after n examples each has been kept with probability capacity / n.
+
+    Optionally stores the logits the model produced for an example when it was inserted
+    (DER's targets). Its own seeded generator keeps the global RNG untouched.
+    """
+
+    def __init__(self, capacity: int, seed: int, store_logits: bool = False):
+        self.capacity = capacity
+        self.store_logits = store_logits
+        self.seen = 0
+        self.generator = torch.Generator().manual_seed(seed)
+        self.ids = self.y = self.task = self.logits = self.width = None
+
+    def __len__(self) -> int:
+        return min(self.seen, self.capacity)
+
+    def add(self, ids: torch.Tensor, y: torch.Tensor, task: torch.Tensor, logits: torch.Tensor | None = None) -> None:
+        ids, y, task = ids.cpu(), y.cpu(), task.cpu()
+        if self.ids is None:
+            self.ids = torch.zeros(self.capacity, ids.shape[1], dtype=torch.int32)
+            self.y = torch.zeros(self.capacity, dtype=torch.long)
+            self.task = torch.zeros(self.capacity, dtype=torch.long)
+            if self.store_logits:
+                self.logits = torch.zeros(self.capacity, 0)
+                self.width = torch.zeros(self.capacity, dtype=torch.long)
+        if self.store_logits:
+            logits = logits.detach().float().cpu()
+            if logits.shape[1] > self.logits.shape[1]:
+                self.logits = F.pad(self.logits, (0, logits.shape[1] - self.logits.shape[1]))
+        for i in range(len(y)):
+            slot = self._slot()
+            self.seen += 1
+            if slot < 0:
+                continue
+            self.ids[slot], self.y[slot], self.task[slot] = ids[i], y[i], task[i]
+            if self.store_logits:
+                self.logits[slot].zero_()
+                self.logits[slot, : logits.shape[1]] = logits[i]
+                self.width[slot] = logits.shape[1]
+
+    def _slot(self) -> int:
+        if self.seen < self.capacity:
+            return self.seen
+        j = int(torch.randint(0, self.seen + 1, (1,), generator=self.generator))
+        return j if j < self.capacity else -1
+
+    def sample(self, n: int) -> BufferBatch:
+        """`n` distinct stored examples (all of them when fewer are stored)."""
+        idx = torch.randperm(len(self), generator=self.generator)[:n]
+        logits = self.logits[idx] if self.store_logits else None
+        width = self.width[idx] if self.store_logits else None
+        return BufferBatch(self.ids[idx].long(), self.y[idx], self.task[idx], logits, width)
+
+    def nbytes(self) -> int:
+        tensors = (self.ids, self.y, self.task, self.logits, self.width)
+        return sum(t.numel() * t.element_size() for t in tensors if t is not None)

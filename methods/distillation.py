@@ -1,0 +1,65 @@
+"""DER's logit distillation on replayed examples: `alpha * MSE(student logits, targets)`."""
+
+from __future__ import annotations
+
+import torch
+from avalanche.core import SupervisedPlugin
+
+from methods.replay import ReplayPlugin
+from methods.snapshot import frozen_copy
+
+LOGIT_SOURCES = ("stored", "teacher")
+
+
+class LogitDistillationPlugin(SupervisedPlugin):
+    """Distils the replayed rows of the joint batch toward their target logits.
+
+    `stored` (DER paper): the logits saved in the buffer when the example was inserted.
+    `teacher` (Learn-or-Recall codebase): a frozen copy of the model as it was when the
+    current task started, applied to the replayed examples (no teacher during task 0).
+    Only the columns the target has are compared (heads grow after a target was made),
+    and in TIL only the example's own task head.
+    """
+
+    def __init__(self, replay: ReplayPlugin, alpha: float, source: str, task_split, scenario: str):
+        super().__init__()
+        self.replay = replay
+        self.alpha = alpha
+        self.source = source
+        self.task_split = task_split
+        self.scenario = scenario
+        self.teacher = None
+
+    def after_training_exp(self, strategy, **kwargs):
+        if self.source == "teacher":
+            self.teacher = frozen_copy(strategy.model)
+
+    def before_backward(self, strategy, **kwargs):
+        drawn = self.replay.drawn
+        if drawn is None or (self.source == "teacher" and self.teacher is None):
+            return  # nothing replayed yet, or task 0 of teacher mode: no teacher exists
+        if self.source == "teacher":
+            with torch.no_grad():
+                targets = self.teacher(drawn.ids)
+            width = torch.full_like(drawn.y, targets.shape[1])
+        else:
+            targets, width = drawn.logits, drawn.width
+        student = strategy.mb_output[strategy.num_new :, : targets.shape[1]]
+        mse = masked_mse(student, targets, self.column_mask(width, drawn.task, targets.shape[1]))
+        strategy.loss_terms["mse"] = mse.detach()
+        strategy.loss = strategy.loss + self.alpha * mse
+
+    def column_mask(self, width: torch.Tensor, task: torch.Tensor, columns: int) -> torch.Tensor:
+        """Row i compares columns < width[i]; in TIL only those of its own task head."""
+        cols = torch.arange(columns, device=width.device)
+        mask = cols.unsqueeze(0) < width.unsqueeze(1)
+        if self.scenario == "til":
+            owner = self.task_split.task_of_class()[:columns].to(width.device)
+            mask &= owner.unsqueeze(0) == task.unsqueeze(1)
+        return mask
+
+
+def masked_mse(student: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean squared error over the selected entries only."""
+    mask = mask.to(student.dtype)
+    return ((student - target) ** 2 * mask).sum() / mask.sum().clamp(min=1.0)

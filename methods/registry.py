@@ -1,0 +1,71 @@
+"""`--methods` names -> Avalanche plugin sets, with every method's defaults in one place.
+
+Adding a method = one plugin file + one entry in METHODS.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from baselines.lwf import LwFPlugin
+from methods.buffer import ReservoirBuffer
+from methods.distillation import LogitDistillationPlugin
+from methods.replay import ReplayPlugin
+
+# Defaults of the method hyper-parameters; each is overridable from the CLI (--buffer-size, ...).
+HYPERPARAMETERS = {
+    "buffer_size": 500,  # examples; the DER paper's middle setting
+    "replay_batch_size": None,  # None: the training batch size
+    "alpha": 0.2,  # DER++ weight of the logit MSE (DER paper, Seq-CIFAR-10, buffer 500)
+    "beta": 0.5,  # DER++ weight of the replay CE (0 gives DER; DER paper value)
+    "derpp_logits": "stored",  # stored (DER paper) | teacher (Learn-or-Recall codebase)
+    "lwf_alpha": 1.0,
+    "lwf_temperature": 2.0,
+}
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What a method needs to build its plugins for one run."""
+
+    hp: dict
+    task_split: object
+    scenario: str
+    batch_size: int
+    seed: int
+
+
+@dataclass(frozen=True)
+class Method:
+    build: Callable[[RunContext], list]
+    joint: bool = False  # train once on the union of all tasks
+    uses: tuple[str, ...] = ()  # which HYPERPARAMETERS matter (recorded in the config)
+
+
+def _replay(ctx: RunContext, beta: float, store_logits: bool) -> ReplayPlugin:
+    buffer = ReservoirBuffer(ctx.hp["buffer_size"], seed=ctx.seed, store_logits=store_logits)
+    return ReplayPlugin(buffer, ctx.hp["replay_batch_size"] or ctx.batch_size, beta)
+
+
+def _derpp(ctx: RunContext) -> list:
+    source = ctx.hp["derpp_logits"]
+    replay = _replay(ctx, ctx.hp["beta"], store_logits=source == "stored")
+    return [replay, LogitDistillationPlugin(replay, ctx.hp["alpha"], source, ctx.task_split, ctx.scenario)]
+
+
+METHODS = {
+    "finetune": Method(lambda ctx: []),
+    "joint": Method(lambda ctx: [], joint=True),
+    "er": Method(lambda ctx: [_replay(ctx, beta=1.0, store_logits=False)], uses=("buffer_size", "replay_batch_size")),
+    "derpp": Method(_derpp, uses=("buffer_size", "replay_batch_size", "alpha", "beta", "derpp_logits")),
+    "lwf": Method(
+        lambda ctx: [LwFPlugin(ctx.hp["lwf_alpha"], ctx.hp["lwf_temperature"], ctx.task_split, ctx.scenario)],
+        uses=("lwf_alpha", "lwf_temperature"),
+    ),
+}
+
+
+def run_label(method: str, hp: dict) -> str:
+    """The name a run is filed under: DER++ with teacher logits is `derpp-teacher`."""
+    return "derpp-teacher" if method == "derpp" and hp["derpp_logits"] == "teacher" else method

@@ -1,0 +1,45 @@
+"""Replay from a reservoir buffer in one joint batch: ER, and the replay half of DER++."""
+
+from __future__ import annotations
+
+import torch
+from avalanche.core import SupervisedPlugin
+
+from methods.buffer import BufferBatch, ReservoirBuffer
+
+
+class ReplayPlugin(SupervisedPlugin):
+    """Appends a buffer draw to every training batch and adds `beta * CE(buffer)`.
+
+    The strategy's own criterion covers the first `strategy.num_new` rows (the new data);
+    one forward pass serves both parts. After the update the new examples enter the buffer,
+    with the logits of that same forward pass when the buffer stores logits (DER).
+    """
+
+    def __init__(self, buffer: ReservoirBuffer, batch_size: int, beta: float = 1.0):
+        super().__init__()
+        self.buffer = buffer
+        self.batch_size = batch_size
+        self.beta = beta
+        self.drawn: BufferBatch | None = None
+
+    def before_forward(self, strategy, **kwargs):
+        if len(self.buffer) == 0:
+            self.drawn = None
+            return
+        self.drawn = self.buffer.sample(self.batch_size).to(strategy.device)
+        x, y, task = strategy.mbatch[0], strategy.mbatch[1], strategy.mbatch[-1]
+        strategy.mbatch = [torch.cat([x, self.drawn.ids]), torch.cat([y, self.drawn.y]), torch.cat([task, self.drawn.task])]
+
+    def before_backward(self, strategy, **kwargs):
+        if self.drawn is None:
+            return
+        n = strategy.num_new
+        replay_ce = strategy.classification_loss(strategy.mb_output[n:], self.drawn.y, self.drawn.task)
+        strategy.loss_terms["replay_ce"] = replay_ce.detach()
+        strategy.loss = strategy.loss + self.beta * replay_ce
+
+    def after_training_iteration(self, strategy, **kwargs):
+        n = strategy.num_new
+        logits = strategy.mb_output[:n].detach() if self.buffer.store_logits else None
+        self.buffer.add(strategy.mb_x[:n], strategy.mb_y[:n], strategy.mb_task_id[:n], logits)

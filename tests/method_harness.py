@@ -1,0 +1,66 @@
+"""Builds a real strategy on the small stream and records what each training step computed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from avalanche.core import SupervisedPlugin
+
+from benchmarks.harness import ContinualStrategy, RunConfig, seed_everything
+from benchmarks.models import TextClassifier, load_backbone
+from benchmarks.stream import build_benchmark
+from methods.registry import HYPERPARAMETERS, METHODS, RunContext
+from tests.small_stream import small_clinc
+
+
+@dataclass
+class Step:
+    task: int
+    loss: float
+    output: torch.Tensor
+    num_new: int
+    y: torch.Tensor
+    task_ids: torch.Tensor
+    drawn: object
+    loss_terms: dict
+
+
+@dataclass
+class LossProbe(SupervisedPlugin):
+    """Placed after the method's plugins: sees the finished loss of every step."""
+
+    steps: list = field(default_factory=list)
+    replay: object = None
+
+    def __post_init__(self):
+        super().__init__()
+
+    def before_backward(self, strategy, **kwargs):
+        drawn = None if self.replay is None else self.replay.drawn
+        self.steps.append(
+            Step(
+                strategy.clock.train_exp_counter, float(strategy.loss.detach()), strategy.mb_output.detach().clone(),
+                strategy.num_new, strategy.mb_y.clone(), strategy.mb_task_id.clone(), drawn,
+                {k: float(v) for k, v in strategy.loss_terms.items()},
+            )
+        )
+
+
+def make_strategy(method: str, scenario: str, batch_size: int = 8, **hp):
+    """(strategy, benchmark, method plugins, probe) for a real run on the small stream."""
+    task_split, data = small_clinc()
+    hp = {**HYPERPARAMETERS, **hp}
+    config = RunConfig(
+        benchmark="small-clinc", scenario=scenario, method=method, seed=0, backbone="tiny-bert",
+        num_tasks=task_split.num_tasks, max_length=24, batch_size=batch_size, lr=1e-3, head_lr=1e-2, hp=hp,
+    )
+    seed_everything(0)
+    backbone, tokenizer = load_backbone("tiny-bert")
+    model = TextClassifier(backbone, tokenizer.pad_token_id, "linear")
+    bench = build_benchmark(data, task_split, scenario)
+    plugins = METHODS[method].build(RunContext(hp, task_split, scenario, batch_size, 0))
+    replay = next((p for p in plugins if hasattr(p, "buffer")), None)
+    probe = LossProbe(replay=replay)
+    strategy = ContinualStrategy(model=model, config=config, task_split=task_split, plugins=plugins + [probe])
+    return strategy, bench, plugins, probe
