@@ -177,6 +177,7 @@ def run(config: RunConfig, task_split: TaskSplit, data: TokenizedSplits, log=pri
         seen_accs = " ".join(f"{a:.2f}" for a in row[:seen])
         log(f"[{config.run_name}] task {i + 1}/{len(bench.train_stream)}: seen-task accuracy {sum(row[:seen]) / seen:.3f} ({seen_accs}) train {train_seconds:.1f}s")
 
+    buffers = [p.buffer for p in plugins if hasattr(p, "buffer")]
     return {
         "method": config.label,
         "benchmark": config.benchmark,
@@ -190,6 +191,7 @@ def run(config: RunConfig, task_split: TaskSplit, data: TokenizedSplits, log=pri
         "train_seconds": train_seconds,
         "eval_seconds": eval_seconds,
         "train_examples_per_second": examples / train_seconds if train_seconds else None,
+        "buffer_bytes": buffers[0].nbytes() if buffers else None,
         "config": asdict(config),
     }
 

@@ -1,6 +1,8 @@
 """`--methods` names -> Avalanche plugin sets, with every method's defaults in one place.
 
-Adding a method = one plugin file + one entry in METHODS.
+Adding a method = one plugin file + one entry in METHODS. The plugin modules import
+avalanche (about 10 s), so they are imported when a run builds its plugins: the CLI
+can reject a bad `--methods` at once.
 """
 
 from __future__ import annotations
@@ -8,10 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from baselines.lwf import LwFPlugin
-from methods.buffer import ReservoirBuffer
-from methods.distillation import LogitDistillationPlugin
-from methods.replay import ReplayPlugin
 
 # Defaults of the method hyper-parameters; each is overridable from the CLI (--buffer-size, ...).
 HYPERPARAMETERS = {
@@ -43,15 +41,26 @@ class Method:
     uses: tuple[str, ...] = ()  # which HYPERPARAMETERS matter (recorded in the config)
 
 
-def _replay(ctx: RunContext, beta: float, store_logits: bool) -> ReplayPlugin:
+def _replay(ctx: RunContext, beta: float, store_logits: bool):
+    from methods.buffer import ReservoirBuffer
+    from methods.replay import ReplayPlugin
+
     buffer = ReservoirBuffer(ctx.hp["buffer_size"], seed=ctx.seed, store_logits=store_logits)
     return ReplayPlugin(buffer, ctx.hp["replay_batch_size"] or ctx.batch_size, beta)
 
 
 def _derpp(ctx: RunContext) -> list:
+    from methods.distillation import LogitDistillationPlugin
+
     source = ctx.hp["derpp_logits"]
     replay = _replay(ctx, ctx.hp["beta"], store_logits=source == "stored")
     return [replay, LogitDistillationPlugin(replay, ctx.hp["alpha"], source, ctx.task_split, ctx.scenario)]
+
+
+def _lwf(ctx: RunContext) -> list:
+    from baselines.lwf import LwFPlugin
+
+    return [LwFPlugin(ctx.hp["lwf_alpha"], ctx.hp["lwf_temperature"], ctx.task_split, ctx.scenario)]
 
 
 METHODS = {
@@ -59,10 +68,7 @@ METHODS = {
     "joint": Method(lambda ctx: [], joint=True),
     "er": Method(lambda ctx: [_replay(ctx, beta=1.0, store_logits=False)], uses=("buffer_size", "replay_batch_size")),
     "derpp": Method(_derpp, uses=("buffer_size", "replay_batch_size", "alpha", "beta", "derpp_logits")),
-    "lwf": Method(
-        lambda ctx: [LwFPlugin(ctx.hp["lwf_alpha"], ctx.hp["lwf_temperature"], ctx.task_split, ctx.scenario)],
-        uses=("lwf_alpha", "lwf_temperature"),
-    ),
+    "lwf": Method(_lwf, uses=("lwf_alpha", "lwf_temperature")),
 }
 
 
