@@ -67,6 +67,9 @@ class TextClassifier(nn.Module):
 def load_backbone(name: str):
     """(encoder, tokenizer) for an alias, a local path or a hub name."""
     from transformers import AutoModel, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # a "Loading weights" bar per run would bury the log lines
 
     if name in ("minilm", "tiny-bert"):
         try:
