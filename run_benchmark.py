@@ -2,15 +2,19 @@
 
     python run_benchmark.py --methods derpp er lwf finetune joint --benchmark clinc150 --data-dir ../shared/data
 
-Each run writes OUTPUT/<benchmark>-<scenario>-<method>-seed<k>/results.json; a summary
-table is printed at the end. Bad input: one line on stderr and exit code 2.
+Each run writes OUTPUT/<benchmark>-<scenario>-<method>-seed<k>/results.json and, unless
+--wandb disabled, a W&B run (offline runs under OUTPUT/wandb/). At the end a summary table is
+printed and OUTPUT/report.md and report.html compare everything under OUTPUT. Bad input: one
+line on stderr and exit code 2.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import sys
+import time
 from pathlib import Path
 
 import warnings
@@ -52,7 +56,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--class-order-seed", type=int, help="seeded permutation of the classes (default: sorted names)")
     p.add_argument("--data-seed", type=int, default=0, help="seed of --limit-per-class and of a made test split")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda")
-    p.add_argument("--wandb", default="disabled", choices=["offline", "online", "disabled"])
+    p.add_argument("--wandb", default="offline", choices=["offline", "online", "disabled"],
+                   help="offline: W&B runs under OUTPUT/wandb, upload later with `wandb sync`")
+    p.add_argument("--wandb-project", default="clbench-text")
+    p.add_argument("--wandb-entity", help="W&B user or team (default: yours)")
+    p.add_argument("--wandb-group", help="W&B group of this invocation's runs (default: a new one, printed at the end)")
     return p.parse_args(argv)
 
 
@@ -74,8 +82,6 @@ def check(args: argparse.Namespace) -> None:
         value = getattr(args, name)
         if value is not None and value < 0:
             raise UsageError(f"--{name.replace('_', '-')} must not be negative, got {value}")
-    if args.wandb != "disabled":
-        raise UsageError(f"--wandb {args.wandb} is not available yet (W&B logging is its own issue): use --wandb disabled")
     if args.lwf_temperature is not None and args.lwf_temperature <= 0:
         raise UsageError(f"--lwf-temperature must be positive, got {args.lwf_temperature}")
 
@@ -119,6 +125,7 @@ def run_grid(args: argparse.Namespace) -> None:
     hp = hyperparameters(args)
 
     output = Path(args.output)
+    group = args.wandb_group or f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
     rows = []
     for scenario in args.scenario:
         for method in args.methods:
@@ -131,10 +138,36 @@ def run_grid(args: argparse.Namespace) -> None:
                     device=device, limit_per_class=args.limit_per_class, class_order_seed=args.class_order_seed,
                     data_seed=args.data_seed, hp=used,
                 )
-                results = run(config, task_split, data)
+                results = run(config, task_split, data, tracker=make_tracker(args, output, group))
                 write_json_atomically(output / config.run_name / "results.json", results)
                 rows.append(results)
     print_summary(rows)
+    if args.wandb != "disabled":
+        print(f"W&B: project {args.wandb_project}, group {group}, {args.wandb} run files under {output / 'wandb'}")
+        if args.wandb == "offline":
+            print(f"upload with: wandb sync {output / 'wandb'}/offline-run-*")
+    write_report(output)
+
+
+def make_tracker(args: argparse.Namespace, output: Path, group: str):
+    if args.wandb == "disabled":
+        return None
+    from reports.wandb_logging import WandbTracker
+
+    return WandbTracker(args.wandb, output, args.wandb_project, args.wandb_entity, group)
+
+
+def write_report(output: Path) -> None:
+    """The comparison of every run under OUTPUT, this invocation's and earlier ones."""
+    from reports.collect import ReportError
+    from reports.render import write_report as render
+
+    try:
+        path = render(output, output)
+    except ReportError as e:  # e.g. an unreadable results.json left in OUTPUT: the runs themselves are saved
+        print(f"warning: no report written: {e}", file=sys.stderr)
+        return
+    print(f"report: {path} and {path.with_suffix('.html')}")
 
 
 def print_summary(rows: list[dict]) -> None:

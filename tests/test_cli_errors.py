@@ -33,7 +33,6 @@ CASES = {
     "buffer size 0": (["--methods", "er", "--buffer-size", "0"], "--buffer-size must be positive, got 0"),
     "negative alpha": (["--methods", "derpp", "--alpha", "-0.5"], "--alpha must not be negative, got -0.5"),
     "unknown head": (["--head", "mlp"], "unknown head 'mlp': use one of linear, cosine"),
-    "wandb not yet": (["--wandb", "offline"], "--wandb offline is not available yet"),
 }
 
 

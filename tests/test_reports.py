@@ -1,0 +1,240 @@
+"""`python -m reports` on hand-made results files: means and stds by hand, valid HTML and PNGs, the W&B Report.
+
+The fixture grid: finetune and er, 2 tasks, seeds 0-2, numbers chosen so the means and
+sample stds are easy by hand; joint with one seed (n = 1, A-bar/forgetting/BWT undefined).
+"""
+
+from __future__ import annotations
+
+import json
+from html.parser import HTMLParser
+from pathlib import Path
+
+import matplotlib.image
+import numpy as np
+import pytest
+import wandb
+import wandb_workspaces.reports.v2 as wr
+from PIL import Image
+from wandb_workspaces import expr
+
+from benchmarks.metrics import summary
+from reports.__main__ import main
+from reports.collect import collect
+from reports.wandb_report import build_report
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+# seed -> (accuracy matrix, train seconds)
+FINETUNE = {
+    0: ([[0.80, 0.0], [0.40, 0.60]], 10.0),  # A_T 0.50, A-bar (0.80 + 0.50) / 2 = 0.65, forgetting 0.40, BWT -0.40
+    1: ([[0.90, 0.0], [0.50, 0.70]], 20.0),  # A_T 0.60, A-bar 0.75
+    2: ([[1.00, 0.0], [0.60, 0.80]], 30.0),  # A_T 0.70, A-bar 0.85
+}
+ER = {
+    0: ([[0.80, 0.0], [0.70, 0.70]], 12.0),  # A_T 0.70, A-bar 0.75, forgetting 0.10, BWT -0.10
+    1: ([[0.90, 0.0], [0.80, 0.80]], 14.0),  # A_T 0.80, A-bar 0.85
+    2: ([[1.00, 0.0], [0.90, 0.90]], 16.0),  # A_T 0.90, A-bar 0.95
+}
+JOINT = {0: ([[0.95, 0.85]], 5.0)}  # A_T 0.90
+
+
+def record(method: str, seed: int, R, seconds: float, benchmark: str = "clinc150", num_tasks: int = 2, **hp) -> dict:
+    config = {"benchmark": benchmark, "scenario": "cil", "method": method, "seed": seed, "num_tasks": num_tasks,
+              "device": "cpu", "hp": hp}
+    return {
+        "method": method, "benchmark": benchmark, "scenario": "cil", "seed": seed, "backbone": "tiny-bert",
+        "head": "linear", "num_tasks": num_tasks, "accuracy_matrix": R, **summary(R, joint=method == "joint"),
+        "train_seconds": seconds, "eval_seconds": 1.0, "train_examples_per_second": 100.0, "config": config,
+    }
+
+
+def write(folder: Path, r: dict) -> None:
+    path = folder / f"{r['benchmark']}-{r['scenario']}-{r['method']}-seed{r['seed']}" / "results.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(r))
+
+
+@pytest.fixture
+def grid(tmp_path) -> Path:
+    folder = tmp_path / "grid"
+    for method, runs in (("joint", JOINT), ("er", ER), ("finetune", FINETUNE)):  # not in report order
+        for seed, (R, seconds) in runs.items():
+            write(folder / "nested" if method == "er" else folder, record(method, seed, R, seconds))
+    return folder
+
+
+class TagChecker(HTMLParser):
+    """Every non-void tag closed in order; collects the <img> sources."""
+
+    VOID = {"meta", "img", "br", "hr", "link", "input"}
+
+    def __init__(self):
+        super().__init__()
+        self.stack, self.images, self.tables = [], [], 0
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "img":
+            self.images.append(dict(attrs)["src"])
+        if tag == "table":
+            self.tables += 1
+        if tag not in self.VOID:
+            self.stack.append(tag)
+
+    def handle_endtag(self, tag):
+        assert self.stack and self.stack[-1] == tag, f"</{tag}> closes <{self.stack[-1] if self.stack else None}>"
+        self.stack.pop()
+
+
+def table_row(markdown: str, method: str) -> list[str]:
+    (line,) = [line for line in markdown.splitlines() if line.startswith(f"| {method} |")]
+    return [cell.strip() for cell in line.strip("|").split("|")]
+
+
+def assert_valid_png(path: Path) -> None:
+    assert path.read_bytes()[:8] == PNG_SIGNATURE
+    with Image.open(path) as image:
+        image.verify()
+    assert matplotlib.image.imread(path).shape[0] > 100
+
+
+def test_means_and_sample_stds_by_hand(grid):
+    (section,) = collect(grid)
+    assert (section.benchmark, section.scenario, section.num_tasks) == ("clinc150", "cil", 2)
+    assert [m.label for m in section.methods] == ["finetune", "er", "joint"]
+    finetune, er, joint = section.methods
+    # A_T 0.5, 0.6, 0.7: mean 0.6, sample std sqrt((0.01 + 0 + 0.01) / 2) = 0.1
+    assert finetune.stats["final_average_accuracy"].mean == pytest.approx(0.6)
+    assert finetune.stats["final_average_accuracy"].std == pytest.approx(0.1)
+    assert finetune.stats["forgetting"].mean == pytest.approx(0.4)
+    assert finetune.stats["forgetting"].std == pytest.approx(0.0)
+    assert finetune.stats["train_seconds"].std == pytest.approx(10.0)
+    assert er.stats["train_seconds"].mean == pytest.approx(14.0) and er.stats["train_seconds"].std == pytest.approx(2.0)
+    assert np.allclose(finetune.mean_matrix, [[0.9, 0.0], [0.5, 0.7]])
+    assert finetune.curve == pytest.approx([0.9, 0.6])  # mean of R[i][:i+1]
+    # its mean is A-bar's mean, (0.65 + 0.75 + 0.85) / 3 = 0.75
+    assert sum(finetune.curve) / 2 == pytest.approx(finetune.stats["average_incremental_accuracy"].mean)
+    assert er.seeds == [0, 1, 2] and er.curve == pytest.approx([0.9, 0.8])
+    assert joint.joint and joint.seeds == [0] and joint.curve == pytest.approx([0.9])
+    assert joint.stats["final_average_accuracy"].std is None and joint.stats["forgetting"].mean is None
+
+
+def test_report_tables_figures_and_html(grid, tmp_path, capsys):
+    out = tmp_path / "report"
+    assert main([str(grid), "--out", str(out)]) == 0
+    assert capsys.readouterr().out == f"report: {out / 'report.md'} and {out / 'report.html'}\n"
+
+    md = (out / "report.md").read_text()
+    assert "## clinc150 · CIL · 2 tasks" in md
+    # columns: method, n, A_T, A-bar, forgetting, BWT, train seconds
+    assert table_row(md, "finetune") == [
+        "finetune", "3", "60.0 ± 10.0", "75.0 ± 10.0", "40.0 ± 0.0", "-40.0 ± 0.0", "20.0 ± 10.0"
+    ]
+    assert table_row(md, "er") == ["er", "3", "80.0 ± 10.0", "85.0 ± 10.0", "10.0 ± 0.0", "-10.0 ± 0.0", "14.0 ± 2.0"]
+    assert table_row(md, "joint") == ["joint", "1", "90.0", "–", "–", "–", "5.0"]  # n = 1: no std
+    assert md.index("| finetune |") < md.index("| er |") < md.index("| joint |")
+
+    page = (out / "report.html").read_text()
+    checker = TagChecker()
+    checker.feed(page)
+    checker.close()
+    assert checker.stack == [] and checker.tables == 1
+    for method in ("finetune", "er", "joint"):
+        assert f"<td>{method}</td>" in page
+    assert "<td>90.0</td><td>–</td><td>–</td><td>–</td>" in page
+    # The images of both files: one curve plot and a heatmap per method, all valid PNGs.
+    md_images = [line[line.index("](") + 2 : -1] for line in md.splitlines() if line.startswith("![")]
+    assert md_images == checker.images and len(md_images) == 4
+    assert md_images[0].endswith("curves.png") and "joint" in md_images[3]
+    for src in md_images:
+        assert not Path(src).is_absolute()
+        assert_valid_png(out / src)
+
+
+def test_settings_and_task_counts_are_never_averaged_together(tmp_path, capsys):
+    """Two DER++ buffer sizes are two rows; a 3-task run is another section."""
+    R = [[0.8, 0.0], [0.4, 0.6]]
+    write(tmp_path / "b200", record("derpp", 0, R, 1.0, buffer_size=200))
+    write(tmp_path / "b500", record("derpp", 0, [[0.9, 0.0], [0.7, 0.8]], 1.0, buffer_size=500))
+    write(tmp_path, record("finetune", 0, [[0.9, 0, 0], [0.5, 0.8, 0], [0.3, 0.4, 0.7]], 1.0, num_tasks=3))
+    write(tmp_path, record("my-method", 0, R, 1.0))
+
+    two, three = collect(tmp_path)
+    assert [m.label for m in two.methods] == ["derpp (hp.buffer_size=200)", "derpp (hp.buffer_size=500)", "my-method"]
+    assert [m.stats["final_average_accuracy"].mean for m in two.methods] == pytest.approx([0.5, 0.75, 0.5])
+    assert three.num_tasks == 3 and [m.label for m in three.methods] == ["finetune"]
+
+    assert main([str(tmp_path)]) == 0
+    assert "## clinc150 · CIL · 3 tasks" in (tmp_path / "report.md").read_text()
+    assert (tmp_path / "figures" / "clinc150-cil-2tasks-derpp-hp.buffer_size-500-heatmap.png").is_file()
+
+
+def results_file(folder: Path, text: str) -> Path:
+    (folder / "r").mkdir()
+    (folder / "r" / "results.json").write_text(text)
+    return folder
+
+
+BAD_INPUT = {
+    "missing folder": (lambda d: d / "missing", "no such directory {d}/missing"),
+    "no results": (lambda d: d, "no results.json under {d}"),
+    "not JSON": (lambda d: results_file(d, "{"), "cannot read {d}/r/results.json"),
+    "not a results file": (
+        lambda d: results_file(d, '{"method": "er"}'), "{d}/r/results.json is not a results file: no benchmark, scenario"
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUT))
+def test_bad_input_is_one_error_line_and_exit_code_2(tmp_path, capsys, case):
+    make, message = BAD_INPUT[case]
+    assert main([str(make(tmp_path))]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith("error: " + message.format(d=tmp_path)), err
+    assert not (tmp_path / "report.md").exists()
+
+
+def test_wandb_report_compares_the_group_without_saving(grid):
+    sections = collect(grid)
+    report = build_report(sections, project="clbench-text", entity="lab", group="20261201-g")
+
+    assert isinstance(report, wr.Report) and report.project == "clbench-text" and report.entity == "lab"
+    assert "20261201-g" in report.title
+    heading, grid_block = report.blocks
+    assert isinstance(heading, wr.H2) and isinstance(grid_block, wr.PanelGrid)
+    (runset,) = grid_block.runsets
+    assert (runset.entity, runset.project) == ("lab", "clbench-text")
+    # The run filter, as the W&B frontend receives it: the group, then the section.
+    filters = expr.filters_tree_to_v2(expr.expr_to_filters(runset.filters))["filters"]
+    assert [(f["key"]["section"], f["key"]["name"], f["op"], f["value"]) for f in filters] == [
+        ("run", "group", "=", "20261201-g"),
+        ("config", "benchmark", "=", "clinc150"),
+        ("config", "scenario", "=", "cil"),
+        ("config", "num_tasks", "=", 2),
+    ]
+    bar, line, accuracy, forgetting = grid_block.panels
+    assert isinstance(bar, wr.BarPlot) and bar.metrics == ["final_average_accuracy"]
+    assert isinstance(line, wr.LinePlot) and (line.x, line.y) == ("task", ["acc/average_seen"])
+    for panel in (bar, line):  # one bar / line per method, mean and std over seeds
+        config = panel._to_model().config
+        assert (config.group_by, config.group_agg, config.group_area) == ("jobType", "mean", "stddev")
+    assert isinstance(accuracy, wr.WeavePanelSummaryTable) and accuracy.table_name == "matrix/accuracy"
+    assert isinstance(forgetting, wr.WeavePanelSummaryTable) and forgetting.table_name == "matrix/forgetting"
+
+
+def test_wandb_report_without_a_login_is_one_error_line(grid, tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.setenv("WANDB_CONFIG_DIR", str(tmp_path / "wandb-config"))
+    monkeypatch.setenv("NETRC", str(tmp_path / "netrc"))
+    monkeypatch.setenv("WANDB_BASE_URL", "http://127.0.0.1:9")
+    wandb.teardown()  # wandb reads the environment once per session: start a new one
+    try:
+        code = main([str(grid), "--wandb-report", "--wandb-entity", "lab", "--wandb-group", "g"])
+    finally:
+        wandb.teardown()
+
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: the W&B report was not saved ("), err
+    assert (grid / "report.md").is_file()  # the local report does not need W&B
