@@ -148,17 +148,29 @@ def seed_everything(seed: int) -> None:
     RNGManager.set_random_seeds(seed)
 
 
-def run(config: RunConfig, task_split: TaskSplit, data: TokenizedSplits, log=print) -> dict:
-    """Trains and evaluates one (method, scenario, seed); returns the results record."""
-    method = METHODS[config.method]
+def build_strategy(config: RunConfig, task_split: TaskSplit, extra_plugins=()) -> ContinualStrategy:
+    """A seeded model and the method's plugins in a fresh strategy, before any task."""
     seed_everything(config.seed)
     backbone, tokenizer = load_backbone(config.backbone)
     model = TextClassifier(backbone, tokenizer.pad_token_id, config.head)
-    bench = build_benchmark(data, task_split, config.scenario, joint=method.joint)
     ctx = RunContext(config.hp, task_split, config.scenario, config.batch_size, config.seed)
+    plugins = METHODS[config.method].build(ctx) + list(extra_plugins)
+    return ContinualStrategy(model=model, config=config, task_split=task_split, plugins=plugins)
+
+
+def run(config: RunConfig, task_split: TaskSplit, data: TokenizedSplits, log=print, tracker=None) -> dict:
+    """Trains and evaluates one (method, scenario, seed); returns the results record.
+
+    `tracker` (a `reports.wandb_logging.WandbTracker`, or None) logs the run to W&B.
+    """
+    method = METHODS[config.method]
+    bench = build_benchmark(data, task_split, config.scenario, joint=method.joint)
     T = task_split.num_tasks
-    plugins = method.build(ctx) + [ProgressPlugin(config.run_name, len(bench.train_stream), config.epochs)]
-    strategy = ContinualStrategy(model=model, config=config, task_split=task_split, plugins=plugins)
+    extra = [ProgressPlugin(config.run_name, len(bench.train_stream), config.epochs)]
+    if tracker:
+        tracker.start(config.run_name, config.label, asdict(config))
+        extra.append(tracker.loss_logger())
+    strategy = build_strategy(config, task_split, extra_plugins=extra)
 
     matrix, train_seconds, eval_seconds, examples = [], 0.0, 0.0, 0
     for i, experience in enumerate(bench.train_stream):
@@ -174,11 +186,13 @@ def run(config: RunConfig, task_split: TaskSplit, data: TokenizedSplits, log=pri
         eval_seconds += time.perf_counter() - start
         row = [strategy.accuracy.get(j, 0.0) for j in range(T)]
         matrix.append(row)
+        if tracker:
+            tracker.log_task(matrix, method.joint)
         seen_accs = " ".join(f"{a:.2f}" for a in row[:seen])
         log(f"[{config.run_name}] task {i + 1}/{len(bench.train_stream)}: seen-task accuracy {sum(row[:seen]) / seen:.3f} ({seen_accs}) train {train_seconds:.1f}s")
 
-    buffers = [p.buffer for p in plugins if hasattr(p, "buffer")]
-    return {
+    buffers = [p.buffer for p in strategy.plugins if hasattr(p, "buffer")]
+    results = {
         "method": config.label,
         "benchmark": config.benchmark,
         "scenario": config.scenario,
@@ -194,6 +208,9 @@ def run(config: RunConfig, task_split: TaskSplit, data: TokenizedSplits, log=pri
         "buffer_bytes": buffers[0].nbytes() if buffers else None,
         "config": asdict(config),
     }
+    if tracker:
+        tracker.finish(results)
+    return results
 
 
 def write_json_atomically(path: Path, record: dict) -> None:

@@ -1,0 +1,19 @@
+"""The speed benchmark in its reduced mode: it runs, and its last line is JSON with every field."""
+
+import json
+
+from benchmarks import speed
+
+FIELDS = {"harness_vs_plain_train", "derpp_stored_vs_er", "derpp_teacher_vs_er", "eval_vs_plain", "buffer_bytes_per_example"}
+
+
+def test_quick_mode_prints_every_field(capsys, data_dir):
+    speed.main(["--quick", "--data-dir", str(data_dir)])
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    result = json.loads(last)
+    assert FIELDS <= set(result)
+    assert all(result[k] > 0 for k in FIELDS)
+    # int32 ids (50) + label + task = 216 bytes; stored logits add 20 fp32 columns (both tasks) + a width
+    by_method = result["buffer_bytes_per_example_by_method"]
+    assert by_method["er"] == by_method["teacher"] == 50 * 4 + 8 + 8
+    assert result["buffer_bytes_per_example"] == by_method["er"] + 20 * 4 + 8
