@@ -4,7 +4,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 DATA_DIR ?= ../shared/data
-ARGS ?= --methods derpp er lwf finetune --benchmark clinc150 --limit-per-class 20 --output results/quickstart
+ARGS ?= --methods derpp er lwf finetune --benchmark clinc150 --tasks 5 --limit-per-class 20 --output results/quickstart
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
