@@ -101,3 +101,17 @@ def test_generic_csv_runs_through_the_cli(tmp_path):
     assert code == 0
     r = read(out / "intents-cil-finetune-seed0" / "results.json")
     assert r["benchmark"] == "intents" and np.array(r["accuracy_matrix"]).shape == (5, 5)
+
+
+def test_lwf_distils_only_after_the_first_task():
+    from tests.method_harness import make_strategy
+
+    strategy, bench, (lwf,), probe = make_strategy("lwf", "til", lwf_alpha=1.0)
+    strategy.train(bench.train_stream[0])
+    assert lwf.teacher is not None and all("lwf_kd" not in s.loss_terms for s in probe.steps)
+    first = len(probe.steps)
+    strategy.train(bench.train_stream[1])
+    kd = [s.loss_terms["lwf_kd"] for s in probe.steps[first:]]
+    assert kd and all(v >= 0 for v in kd) and max(kd) > 0
+    for step in probe.steps[first:]:
+        assert step.loss == pytest.approx(step.loss_terms["ce"] + step.loss_terms["lwf_kd"], rel=1e-5)
