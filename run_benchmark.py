@@ -14,6 +14,7 @@ import argparse
 import os
 import secrets
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -26,8 +27,16 @@ warnings.filterwarnings("ignore", message="no QP solver found")
 from benchmarks.errors import UsageError  # noqa: E402
 
 
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse, but a bad argument is one `error:` line (no usage dump), exit code 2."""
+
+    def error(self, message):
+        print(f"error: {message} (see --help)", file=sys.stderr)
+        sys.exit(2)
+
+
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--methods", nargs="+", default=["finetune"], help="finetune er derpp lwf joint")
     p.add_argument("--benchmark", default="clinc150", help="clinc150 | banking77 | .csv/.json/.jsonl path | HF hub name")
     p.add_argument("--scenario", nargs="+", default=["cil"], choices=["cil", "til"])
@@ -49,6 +58,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--lwf-temperature", type=float)
     p.add_argument("--seeds", nargs="+", type=int, default=[0])
     p.add_argument("--output", default="results", help="output directory")
+    existing = p.add_mutually_exclusive_group()
+    existing.add_argument("--resume", action="store_true", help="skip finished runs, continue unfinished ones")
+    existing.add_argument("--overwrite", action="store_true", help="start runs that already have results over")
+    p.add_argument("--stop-after-task", type=int, metavar="K", help="stop each run cleanly after task K (resumable)")
     p.add_argument("--data-dir", help="folder holding clinc150/ and banking77/ (or set CLBENCH_DATA_DIR)")
     p.add_argument("--text-column", help="text column of a CSV/JSON/hub data set (default: text)")
     p.add_argument("--label-column", help="label column of a CSV/JSON/hub data set (default: label)")
@@ -74,7 +87,7 @@ def check(args: argparse.Namespace) -> None:
         raise UsageError(f"unknown method '{unknown[0]}': use one of {', '.join(METHODS)}")
     if args.head not in HEADS:
         raise UsageError(f"unknown head '{args.head}': use one of {', '.join(HEADS)}")
-    for name in ("tasks", "epochs", "batch_size", "eval_batch_size", "buffer_size", "replay_batch_size", "limit_per_class", "max_length"):
+    for name in ("tasks", "epochs", "batch_size", "eval_batch_size", "buffer_size", "replay_batch_size", "limit_per_class", "max_length", "stop_after_task"):
         value = getattr(args, name)
         if value is not None and value < 1:
             raise UsageError(f"--{name.replace('_', '-')} must be positive, got {value}")
@@ -93,20 +106,28 @@ def hyperparameters(args: argparse.Namespace) -> dict:
 
 
 def main(argv=None) -> int:
+    """0: every run finished; 1: some run failed (the others ran); 2: bad input; 130: interrupted."""
+    from benchmarks.interrupt import EXIT_CODE, Interrupted, stop_on_signals
+
     args = parse_args(argv)
     try:
         check(args)
-        run_grid(args)
+        with stop_on_signals():
+            failed = run_grid(args)
     except UsageError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    return 0
+    except Interrupted:
+        print("interrupted: every completed task is saved; rerun with --resume to continue", file=sys.stderr)
+        return EXIT_CODE
+    return 1 if failed else 0
 
 
-def run_grid(args: argparse.Namespace) -> None:
+def run_grid(args: argparse.Namespace) -> int:
+    """Runs the grid; returns how many runs failed."""
     import torch
 
-    from benchmarks.harness import RunConfig, run, write_json_atomically
+    from benchmarks.harness import RunConfig, RunFailed, run
     from benchmarks.models import load_backbone
     from benchmarks.registry import data_dir_from, limit_per_class, load_splits, resolve_spec
     from benchmarks.sources import Splits
@@ -124,29 +145,85 @@ def run_grid(args: argparse.Namespace) -> None:
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
     hp = hyperparameters(args)
 
+    configs = [
+        RunConfig(
+            benchmark=spec.name, scenario=scenario, method=method, seed=seed, backbone=args.backbone,
+            head=args.head, num_tasks=task_split.num_tasks, max_length=max_length, epochs=args.epochs,
+            batch_size=args.batch_size, eval_batch_size=args.eval_batch_size, lr=args.lr, head_lr=args.head_lr,
+            device=device, limit_per_class=args.limit_per_class, class_order_seed=args.class_order_seed,
+            data_seed=args.data_seed, hp={k: hp[k] for k in METHODS[method].uses},
+        )
+        for scenario in args.scenario
+        for method in args.methods
+        for seed in args.seeds
+    ]
     output = Path(args.output)
+    plan = plan_runs(configs, output, args.resume, args.overwrite)  # every refusal comes before any write
     group = args.wandb_group or f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
-    rows = []
-    for scenario in args.scenario:
-        for method in args.methods:
-            for seed in args.seeds:
-                used = {k: hp[k] for k in METHODS[method].uses}
-                config = RunConfig(
-                    benchmark=spec.name, scenario=scenario, method=method, seed=seed, backbone=args.backbone,
-                    head=args.head, num_tasks=task_split.num_tasks, max_length=max_length, epochs=args.epochs,
-                    batch_size=args.batch_size, eval_batch_size=args.eval_batch_size, lr=args.lr, head_lr=args.head_lr,
-                    device=device, limit_per_class=args.limit_per_class, class_order_seed=args.class_order_seed,
-                    data_seed=args.data_seed, hp=used,
-                )
-                results = run(config, task_split, data, tracker=make_tracker(args, output, group))
-                write_json_atomically(output / config.run_name / "results.json", results)
-                rows.append(results)
+    rows, failed = [], 0
+    for config, action, previous in plan:
+        run_dir = output / config.run_name
+        if action == "skip":
+            print(f"[{config.run_name}] skipped: {previous['status']} in an earlier invocation")
+            rows += [previous] if previous["status"] == "finished" else []
+            continue
+        if action == "new":
+            for name in ("results.json", "checkpoint.pt"):
+                (run_dir / name).unlink(missing_ok=True)
+        try:
+            rows.append(run(config, task_split, data, run_dir, tracker=make_tracker(args, output, group),
+                            resume=action == "resume", stop_after_task=args.stop_after_task))
+        except RunFailed as e:
+            print(f"error: {config.run_name} failed: {e}", file=sys.stderr)
+            failed += 1
     print_summary(rows)
     if args.wandb != "disabled":
         print(f"W&B: project {args.wandb_project}, group {group}, {args.wandb} run files under {output / 'wandb'}")
         if args.wandb == "offline":
             print(f"upload with: wandb sync {output / 'wandb'}/offline-run-*")
     write_report(output)
+    return failed
+
+
+def plan_runs(configs: list, output: Path, resume: bool, overwrite: bool) -> list[tuple]:
+    """(config, "new" | "resume" | "skip", earlier results or None) per run; refuses to touch results silently."""
+    import json
+    from dataclasses import asdict
+
+    try:
+        output.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=output):
+            pass
+    except OSError as e:
+        raise UsageError(f"output directory {output} is not writable ({e.strerror}): choose another --output") from None
+    plan = []
+    for config in configs:
+        path = output / config.run_name / "results.json"
+        if overwrite or not path.exists():
+            plan.append((config, "new", None))
+            continue
+        try:
+            previous = json.loads(path.read_text())
+            status = previous.get("status", "finished")
+        except (OSError, ValueError, AttributeError):
+            raise UsageError(f"{path} is not a readable results file: --overwrite replaces it") from None
+        if not resume:
+            raise UsageError(
+                f"{path} exists ({status}): --resume skips finished runs and continues the others, --overwrite starts over"
+            )
+        if status in ("finished", "failed"):
+            plan.append((config, "skip", previous))
+            continue
+        now, then = asdict(config), previous.get("config", {})
+        changed = [k for k in now if k != "device" and now[k] != then.get(k)]
+        if changed:
+            k = changed[0]
+            raise UsageError(
+                f"cannot resume {config.run_name}: it was started with {k}={then.get(k)!r}, not {now[k]!r}; "
+                "use the same settings, another --output, or --overwrite"
+            )
+        plan.append((config, "resume", previous))
+    return plan
 
 
 def make_tracker(args: argparse.Namespace, output: Path, group: str):

@@ -12,10 +12,10 @@ import torch
 import torch.nn.functional as F
 from avalanche.core import SupervisedPlugin
 
-from methods.snapshot import frozen_copy
+from methods.snapshot import TeacherCheckpoint, frozen_copy
 
 
-class LwFPlugin(SupervisedPlugin):
+class LwFPlugin(TeacherCheckpoint, SupervisedPlugin):
     def __init__(self, alpha: float, temperature: float, task_split, scenario: str):
         super().__init__()
         self.alpha = alpha

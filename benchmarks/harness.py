@@ -20,7 +20,8 @@ import torch.nn.functional as F
 from avalanche.training.plugins import EvaluationPlugin
 from avalanche.training.templates import SupervisedTemplate
 
-from benchmarks import metrics
+from benchmarks import checkpoint, metrics
+from benchmarks.interrupt import Interrupted, critical
 from benchmarks.models import TextClassifier, load_backbone
 from benchmarks.progress import ProgressPlugin
 from benchmarks.stream import TaskSplit, TokenizedSplits, build_benchmark
@@ -112,6 +113,15 @@ class ContinualStrategy(SupervisedTemplate):
     def forward(self):
         return self.model(self.mb_x)
 
+    def backward(self):
+        """Fails the run on a non-finite loss instead of training on NaNs."""
+        if not torch.isfinite(self.loss):
+            raise RunFailed(
+                f"loss is {float(self.loss.detach())} at task {self.experience.current_experience + 1}, iteration "
+                f"{self.clock.train_exp_iterations + 1}: training diverged; lower --lr / --head-lr"
+            )
+        super().backward()
+
     def classification_loss(self, logits, y, task_ids):
         if self.config.scenario == "til":
             logits = self.task_split.restrict(logits, task_ids)
@@ -143,9 +153,11 @@ class ContinualStrategy(SupervisedTemplate):
 
 
 def seed_everything(seed: int) -> None:
+    """Seeds every RNG Avalanche knows of and asks torch for deterministic kernels where it has them."""
     from avalanche.training.determinism.rng_manager import RNGManager
 
     RNGManager.set_random_seeds(seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
 
 
 def build_strategy(config: RunConfig, task_split: TaskSplit, extra_plugins=()) -> ContinualStrategy:
@@ -158,59 +170,128 @@ def build_strategy(config: RunConfig, task_split: TaskSplit, extra_plugins=()) -
     return ContinualStrategy(model=model, config=config, task_split=task_split, plugins=plugins)
 
 
-def run(config: RunConfig, task_split: TaskSplit, data: TokenizedSplits, log=print, tracker=None) -> dict:
+RESULTS_FILE = "results.json"
+
+
+class RunFailed(Exception):
+    """A run that cannot go on, e.g. a non-finite loss; the rest of the grid can."""
+
+
+def run(
+    config: RunConfig, task_split: TaskSplit, data: TokenizedSplits, run_dir: Path, log=print, tracker=None,
+    resume: bool = False, stop_after_task: int | None = None,
+) -> dict:
     """Trains and evaluates one (method, scenario, seed); returns the results record.
 
-    `tracker` (a `reports.wandb_logging.WandbTracker`, or None) logs the run to W&B.
+    After every task the run checkpoints into `run_dir` and rewrites `results.json` with its
+    status, so that `resume=True` continues from the last completed task and reproduces the
+    matrix of an uninterrupted run. `tracker` (a `reports.wandb_logging.WandbTracker`, or
+    None) logs the run to W&B.
     """
     method = METHODS[config.method]
     bench = build_benchmark(data, task_split, config.scenario, joint=method.joint)
-    T = task_split.num_tasks
-    extra = [ProgressPlugin(config.run_name, len(bench.train_stream), config.epochs)]
+    T, num_experiences = task_split.num_tasks, len(bench.train_stream)
+    extra = [ProgressPlugin(config.run_name, num_experiences, config.epochs)]
     if tracker:
-        tracker.start(config.run_name, config.label, asdict(config))
         extra.append(tracker.loss_logger())
     strategy = build_strategy(config, task_split, extra_plugins=extra)
-
-    matrix, train_seconds, eval_seconds, examples = [], 0.0, 0.0, 0
-    for i, experience in enumerate(bench.train_stream):
-        start = time.perf_counter()
-        strategy.train(experience)
-        train_seconds += time.perf_counter() - start
-        examples += len(experience.dataset) * config.epochs
-        # Tasks after i have no head yet: their classes cannot be predicted, accuracy 0 by construction.
-        seen = T if method.joint else i + 1
-        start = time.perf_counter()
-        strategy.accuracy = {}
-        strategy.eval(bench.test_stream[:seen])
-        eval_seconds += time.perf_counter() - start
-        row = [strategy.accuracy.get(j, 0.0) for j in range(T)]
-        matrix.append(row)
-        if tracker:
-            tracker.log_task(matrix, method.joint)
-        seen_accs = " ".join(f"{a:.2f}" for a in row[:seen])
-        log(f"[{config.run_name}] task {i + 1}/{len(bench.train_stream)}: seen-task accuracy {sum(row[:seen]) / seen:.3f} ({seen_accs}) train {train_seconds:.1f}s")
-
     buffers = [p.buffer for p in strategy.plugins if hasattr(p, "buffer")]
-    results = {
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    ckpt = run_dir / checkpoint.FILE_NAME
+    progress = {"matrix": [], "train_seconds": 0.0, "eval_seconds": 0.0, "examples": 0}
+    if resume and ckpt.exists():
+        progress = checkpoint.restore(ckpt, strategy)
+        log(f"[{config.run_name}] resumed after task {len(progress['matrix'])}/{num_experiences}")
+    matrix = progress["matrix"]
+    if tracker:
+        tracker.start(config.run_name, config.label, asdict(config))
+        for k in range(1, len(matrix) + 1):  # a resumed run's W&B run starts with the finished tasks
+            tracker.log_task(matrix[:k], method.joint)
+
+    def save(status: str, error: str | None = None) -> dict:
+        record = results_record(config, progress, status, buffers[0].nbytes() if buffers else None, error)
+        write_json_atomically(run_dir / RESULTS_FILE, record)
+        return record
+
+    try:
+        for i, experience in enumerate(bench.train_stream):
+            if i < len(matrix):
+                continue
+            start = time.perf_counter()
+            strategy.train(experience)
+            train_time = time.perf_counter() - start
+            # Tasks after i have no head yet: their classes cannot be predicted, accuracy 0 by construction.
+            seen = T if method.joint else i + 1
+            start = time.perf_counter()
+            strategy.accuracy = {}
+            strategy.eval(bench.test_stream[:seen])
+            eval_time = time.perf_counter() - start
+            row = [strategy.accuracy.get(j, 0.0) for j in range(T)]
+            finished = i + 1 == num_experiences
+            with critical():  # progress, checkpoint and results file change together
+                matrix.append(row)
+                progress["train_seconds"] += train_time
+                progress["eval_seconds"] += eval_time
+                progress["examples"] += len(experience.dataset) * config.epochs
+                if finished:
+                    results = save("finished")
+                    ckpt.unlink(missing_ok=True)
+                else:
+                    checkpoint.save(ckpt, strategy, progress)
+                    results = save("stopped" if stop_after_task == i + 1 else "running")
+            if tracker:
+                tracker.log_task(matrix, method.joint)
+            seen_accs = " ".join(f"{a:.2f}" for a in row[:seen])
+            log(
+                f"[{config.run_name}] task {i + 1}/{num_experiences}: seen-task accuracy {sum(row[:seen]) / seen:.3f} "
+                f"({seen_accs}) train {progress['train_seconds']:.1f}s"
+            )
+            if stop_after_task == i + 1 and not finished:
+                log(f"[{config.run_name}] stopped after task {i + 1} (--stop-after-task); --resume continues it")
+                break
+    except RunFailed as e:
+        with critical():
+            results = save("failed", str(e))
+        if tracker:
+            tracker.finish(results)
+        raise
+    except Interrupted:
+        with critical():
+            save("stopped")
+        raise
+    if tracker:
+        tracker.finish(results)
+    return results
+
+
+def results_record(config: RunConfig, progress: dict, status: str, buffer_bytes: int | None, error: str | None) -> dict:
+    """The results contract; the summary metrics are null until the run has finished."""
+    matrix = progress["matrix"]
+    joint = METHODS[config.method].joint
+    summary = metrics.summary(matrix, joint=joint) if status == "finished" else dict.fromkeys(metrics.SUMMARY_KEYS)
+    train_seconds = progress["train_seconds"]
+    record = {
         "method": config.label,
         "benchmark": config.benchmark,
         "scenario": config.scenario,
         "seed": config.seed,
         "backbone": config.backbone,
         "head": config.head,
-        "num_tasks": T,
+        "num_tasks": config.num_tasks,
+        "status": status,
+        "completed_tasks": len(matrix),
         "accuracy_matrix": matrix,
-        **metrics.summary(matrix, joint=method.joint),
+        **summary,
         "train_seconds": train_seconds,
-        "eval_seconds": eval_seconds,
-        "train_examples_per_second": examples / train_seconds if train_seconds else None,
-        "buffer_bytes": buffers[0].nbytes() if buffers else None,
+        "eval_seconds": progress["eval_seconds"],
+        "train_examples_per_second": progress["examples"] / train_seconds if train_seconds else None,
+        "buffer_bytes": buffer_bytes,
         "config": asdict(config),
     }
-    if tracker:
-        tracker.finish(results)
-    return results
+    if error:
+        record["error"] = error
+    return record
 
 
 def write_json_atomically(path: Path, record: dict) -> None:

@@ -41,6 +41,9 @@ def forgetting_matrix(R) -> list[list[float | None]]:
     return [[float(R[:i, j].max() - R[i, j]) if j < i else None for j in range(R.shape[1])] for i in range(R.shape[0])]
 
 
+SUMMARY_KEYS = ("final_average_accuracy", "average_incremental_accuracy", "forgetting", "backward_transfer")
+
+
 def summary(R, joint: bool = False) -> dict:
     """The four numbers of the results contract."""
     return {

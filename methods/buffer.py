@@ -75,6 +75,16 @@ class ReservoirBuffer:
         width = self.width[idx] if self.store_logits else None
         return BufferBatch(self.ids[idx].long(), self.y[idx], self.task[idx], logits, width)
 
+    def state_dict(self) -> dict:
+        return {"seen": self.seen, "generator": self.generator.get_state(), "ids": self.ids, "y": self.y,
+                "task": self.task, "logits": self.logits, "width": self.width}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.seen = state["seen"]
+        self.generator.set_state(state["generator"])
+        self.ids, self.y, self.task = state["ids"], state["y"], state["task"]
+        self.logits, self.width = state["logits"], state["width"]
+
     def nbytes(self) -> int:
         tensors = (self.ids, self.y, self.task, self.logits, self.width)
         return sum(t.numel() * t.element_size() for t in tensors if t is not None)

@@ -6,12 +6,12 @@ import torch
 from avalanche.core import SupervisedPlugin
 
 from methods.replay import ReplayPlugin
-from methods.snapshot import frozen_copy
+from methods.snapshot import TeacherCheckpoint, frozen_copy
 
 LOGIT_SOURCES = ("stored", "teacher")
 
 
-class LogitDistillationPlugin(SupervisedPlugin):
+class LogitDistillationPlugin(TeacherCheckpoint, SupervisedPlugin):
     """Distils the replayed rows of the joint batch toward their target logits.
 
     `stored` (DER paper): the logits saved in the buffer when the example was inserted.

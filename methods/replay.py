@@ -23,6 +23,12 @@ class ReplayPlugin(SupervisedPlugin):
         self.beta = beta
         self.drawn: BufferBatch | None = None
 
+    def checkpoint_state(self) -> dict:
+        return self.buffer.state_dict()
+
+    def restore_checkpoint(self, state: dict, model) -> None:
+        self.buffer.load_state_dict(state)
+
     def before_forward(self, strategy, **kwargs):
         if len(self.buffer) == 0:
             self.drawn = None

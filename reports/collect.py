@@ -83,7 +83,10 @@ def load_results(directory: Path) -> list[dict]:
         missing = [k for k in REQUIRED if k not in record]
         if missing:
             raise ReportError(f"{path} is not a results file: no {', '.join(missing)}")
-        records.append(record)
+        if record.get("status", "finished") == "finished":  # running, stopped and failed runs have no numbers yet
+            records.append(record)
+    if not records:
+        raise ReportError(f"no finished run under {directory}")
     return records
 
 

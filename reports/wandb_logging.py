@@ -21,10 +21,8 @@ os.environ.setdefault("WANDB_SILENT", "true")  # no banners between the benchmar
 import wandb  # noqa: E402
 from avalanche.core import SupervisedPlugin  # noqa: E402
 
-from benchmarks.metrics import forgetting_matrix  # noqa: E402
+from benchmarks.metrics import SUMMARY_KEYS, forgetting_matrix  # noqa: E402
 from reports.plots import evaluated_cells, heatmap  # noqa: E402
-
-SUMMARY_KEYS = ["final_average_accuracy", "average_incremental_accuracy", "forgetting", "backward_transfer"]
 
 
 def matrix_table(matrix, row_labels) -> wandb.Table:
@@ -113,7 +111,8 @@ class WandbTracker:
         for key in SUMMARY_KEYS:
             if results[key] is not None:
                 self.run.summary[key] = results[key]
-        self.run.finish()
+        self.run.summary["status"] = results["status"]
+        self.run.finish(exit_code=0 if results["status"] == "finished" else 1)
         self.run = None
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -61,7 +63,8 @@ def small_run(method: str, scenario: str = "cil", **hp):
         num_tasks=task_split.num_tasks, max_length=24, epochs=3, batch_size=16, lr=1e-3, head_lr=1e-2,
         hp={**HYPERPARAMETERS, "buffer_size": 60, **hp},
     )
-    return run(config, task_split, data, log=lambda line: None)
+    with tempfile.TemporaryDirectory() as run_dir:
+        return run(config, task_split, data, Path(run_dir), log=lambda line: None)
 
 
 def test_replay_beats_finetune_and_er_is_derpp_with_alpha0_beta1():
