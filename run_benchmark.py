@@ -11,6 +11,7 @@ line on stderr and exit code 2.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import secrets
 import sys
@@ -68,7 +69,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--limit-per-class", type=int, help="keep at most K training examples per class (seeded)")
     p.add_argument("--class-order-seed", type=int, help="seeded permutation of the classes (default: sorted names)")
     p.add_argument("--data-seed", type=int, default=0, help="seed of --limit-per-class and of a made test split")
-    p.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16"], help="bf16: autocast (CUDA or CPU)")
+    p.add_argument("--workers", type=int, default=1, help="runs in parallel on Ray (1: no Ray)")
+    p.add_argument("--ray-address", help="join this Ray cluster instead of starting a local one")
     p.add_argument("--wandb", default="offline", choices=["offline", "online", "disabled"],
                    help="offline: W&B runs under OUTPUT/wandb, upload later with `wandb sync`")
     p.add_argument("--wandb-project", default="clbench-text")
@@ -87,10 +91,14 @@ def check(args: argparse.Namespace) -> None:
         raise UsageError(f"unknown method '{unknown[0]}': use one of {', '.join(METHODS)}")
     if args.head not in HEADS:
         raise UsageError(f"unknown head '{args.head}': use one of {', '.join(HEADS)}")
-    for name in ("tasks", "epochs", "batch_size", "eval_batch_size", "buffer_size", "replay_batch_size", "limit_per_class", "max_length", "stop_after_task"):
+    for name in ("tasks", "epochs", "batch_size", "eval_batch_size", "buffer_size", "replay_batch_size", "limit_per_class", "max_length", "stop_after_task", "workers"):
         value = getattr(args, name)
         if value is not None and value < 1:
             raise UsageError(f"--{name.replace('_', '-')} must be positive, got {value}")
+    for name in ("alpha", "beta", "lwf_alpha", "lwf_temperature", "lr", "head_lr"):
+        value = getattr(args, name)
+        if value is not None and not math.isfinite(value):
+            raise UsageError(f"--{name.replace('_', '-')} must be a finite number, got {value}")
     for name in ("alpha", "beta", "lwf_alpha", "lr", "head_lr"):
         value = getattr(args, name)
         if value is not None and value < 0:
@@ -127,8 +135,9 @@ def run_grid(args: argparse.Namespace) -> int:
     """Runs the grid; returns how many runs failed."""
     import torch
 
-    from benchmarks.harness import RunConfig, RunFailed, run
+    from benchmarks.harness import RunConfig
     from benchmarks.models import load_backbone
+    from benchmarks.parallel import Job, run_on_ray, run_sequentially
     from benchmarks.registry import data_dir_from, limit_per_class, load_splits, resolve_spec
     from benchmarks.sources import Splits
     from benchmarks.stream import class_order, split_classes, tokenize
@@ -142,6 +151,8 @@ def run_grid(args: argparse.Namespace) -> int:
     max_length = args.max_length or spec.max_length
     _, tokenizer = load_backbone(args.backbone)
     data = tokenize(splits, task_split, tokenizer, max_length)
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise UsageError("--device cuda: no CUDA device is visible here; use --device cpu or auto")
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
     hp = hyperparameters(args)
 
@@ -150,7 +161,7 @@ def run_grid(args: argparse.Namespace) -> int:
             benchmark=spec.name, scenario=scenario, method=method, seed=seed, backbone=args.backbone,
             head=args.head, num_tasks=task_split.num_tasks, max_length=max_length, epochs=args.epochs,
             batch_size=args.batch_size, eval_batch_size=args.eval_batch_size, lr=args.lr, head_lr=args.head_lr,
-            device=device, limit_per_class=args.limit_per_class, class_order_seed=args.class_order_seed,
+            device=device, precision=args.precision, limit_per_class=args.limit_per_class, class_order_seed=args.class_order_seed,
             data_seed=args.data_seed, hp={k: hp[k] for k in METHODS[method].uses},
         )
         for scenario in args.scenario
@@ -160,29 +171,40 @@ def run_grid(args: argparse.Namespace) -> int:
     output = Path(args.output)
     plan = plan_runs(configs, output, args.resume, args.overwrite)  # every refusal comes before any write
     group = args.wandb_group or f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
-    rows, failed = [], 0
+    finished, failed, jobs = {}, [], []
     for config, action, previous in plan:
         run_dir = output / config.run_name
         if action == "skip":
             print(f"[{config.run_name}] skipped: {previous['status']} in an earlier invocation")
-            rows += [previous] if previous["status"] == "finished" else []
+            if previous["status"] == "finished":
+                finished[config.run_name] = previous
             continue
         if action == "new":
             for name in ("results.json", "checkpoint.pt"):
                 (run_dir / name).unlink(missing_ok=True)
-        try:
-            rows.append(run(config, task_split, data, run_dir, tracker=make_tracker(args, output, group),
-                            resume=action == "resume", stop_after_task=args.stop_after_task))
-        except RunFailed as e:
-            print(f"error: {config.run_name} failed: {e}", file=sys.stderr)
-            failed += 1
+        tracker = make_tracker(args, output, group)
+        jobs.append(Job(config, run_dir, action == "resume", args.stop_after_task, tracker))
+
+    def report(job: Job, outcome: str, payload) -> None:
+        if outcome == "failed":
+            print(f"error: {job.config.run_name} failed: {payload}", file=sys.stderr)
+            failed.append(job)
+        else:
+            finished[job.config.run_name] = payload
+        print(f"[grid] {len(finished) + len(failed)}/{len(plan)} runs done", flush=True)
+
+    if args.workers > 1 or args.ray_address:
+        run_on_ray(jobs, task_split, data, args.workers, args.ray_address, report)
+    else:
+        run_sequentially(jobs, task_split, data, report)
+    rows = [finished[c.run_name] for c, _, _ in plan if c.run_name in finished]
     print_summary(rows)
     if args.wandb != "disabled":
         print(f"W&B: project {args.wandb_project}, group {group}, {args.wandb} run files under {output / 'wandb'}")
         if args.wandb == "offline":
             print(f"upload with: wandb sync {output / 'wandb'}/offline-run-*")
     write_report(output)
-    return failed
+    return len(failed)
 
 
 def plan_runs(configs: list, output: Path, resume: bool, overwrite: bool) -> list[tuple]:

@@ -31,8 +31,8 @@ class LwFPlugin(TeacherCheckpoint, SupervisedPlugin):
         if self.teacher is None:
             return
         n = strategy.num_new
-        with torch.no_grad():
-            old = self.teacher(strategy.mb_x[:n])
+        with torch.no_grad(), strategy.autocast():
+            old = self.teacher(strategy.mb_x[:n]).float()
         new = strategy.mb_output[:n, : old.shape[1]]
         if self.scenario == "til":
             heads = [self.task_split.columns(t) for t in range(len(self.teacher.heads))]

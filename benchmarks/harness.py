@@ -51,6 +51,7 @@ class RunConfig:
     lr: float = 2e-5
     head_lr: float = 1e-3
     device: str = "cpu"
+    precision: str = "fp32"  # fp32 | bf16 (autocast)
     limit_per_class: int | None = None
     class_order_seed: int | None = None
     data_seed: int = 0
@@ -110,8 +111,13 @@ class ContinualStrategy(SupervisedTemplate):
         self.loss_terms = {}
         super()._before_forward(**kwargs)
 
+    def autocast(self):
+        """bf16 autocast under --precision bf16 (student, teachers, evaluation); a no-op otherwise."""
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.config.precision == "bf16")
+
     def forward(self):
-        return self.model(self.mb_x)
+        with self.autocast():
+            return self.model(self.mb_x).float()
 
     def backward(self):
         """Fails the run on a non-finite loss instead of training on NaNs."""

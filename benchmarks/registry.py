@@ -111,10 +111,20 @@ def _validate(spec: BenchmarkSpec, splits: Splits) -> None:
         raise UsageError(f"benchmark '{spec.name}' has no training examples")
     test_only = sorted(test_classes - train_classes)
     if test_only:
-        raise UsageError(f"class '{test_only[0]}' of '{spec.name}' has test examples but no training example")
+        raise UsageError(
+            f"class '{test_only[0]}' of '{spec.name}' has test examples but no training example{_more(test_only)}: "
+            "add training examples of it or remove its test examples"
+        )
     no_test = sorted(train_classes - test_classes)
     if no_test:
-        raise UsageError(f"class '{no_test[0]}' of '{spec.name}' has no test example ({len(no_test)} such classes)")
+        raise UsageError(
+            f"class '{no_test[0]}' of '{spec.name}' has no test example{_more(no_test)}: "
+            "add test examples of it or remove its training examples"
+        )
+
+
+def _more(classes: list[str]) -> str:
+    return f" ({len(classes)} such classes)" if len(classes) > 1 else ""
 
 
 def limit_per_class(data: LabeledTexts, k: int, seed: int) -> LabeledTexts:

@@ -7,6 +7,7 @@ Every loader returns `Splits` of plain Python strings, so that everything downst
 from __future__ import annotations
 
 import csv
+import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,24 +34,43 @@ class Splits:
     val: LabeledTexts | None = None
 
 
-def _read_json(path: Path):
+def _read_text(path: Path, kind: str) -> str:
+    """The whole file as text; every way that fails is one UsageError line ("malformed {kind} in ...")."""
     try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
+        data = path.read_bytes()
     except FileNotFoundError:
         raise UsageError(f"missing data file {path}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise UsageError(f"malformed JSON in {path}: {e}") from None
+    except IsADirectoryError:
+        raise UsageError(f"{path} is a directory, not a data file: pass a .csv, .json or .jsonl file") from None
+    except OSError as e:
+        raise UsageError(f"cannot read data file {path} ({e.strerror}): check its permissions") from None
+    try:
+        return data.decode("utf-8-sig")  # -sig: a byte order mark (Excel) is not part of the first column name
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise UsageError(
+            f"malformed {kind} in {path}: byte 0x{data[e.start]:02x} on line {line} is not UTF-8; save the file as UTF-8 text"
+        ) from None
+
+
+def _read_json(path: Path):
+    try:
+        return json.loads(_read_text(path, "JSON"))
+    except json.JSONDecodeError as e:
+        raise UsageError(f"malformed JSON in {path}, line {e.lineno} column {e.colno}: {e.msg}") from None
 
 
 def _read_csv_rows(path: Path) -> list[dict]:
+    reader = csv.DictReader(io.StringIO(_read_text(path, "CSV"), newline=""), strict=True)
     try:
-        with open(path, encoding="utf-8", newline="") as f:
-            return list(csv.DictReader(f))
-    except FileNotFoundError:
-        raise UsageError(f"missing data file {path}") from None
-    except (csv.Error, UnicodeDecodeError) as e:
-        raise UsageError(f"malformed CSV in {path}: {e}") from None
+        return list(reader)
+    except csv.Error as e:
+        if str(e) == "unexpected end of data":  # reader.line_num: the last line of the last complete row
+            raise UsageError(
+                f"malformed CSV in {path}: a quote opened after line {reader.line_num} is never closed; close it"
+            ) from None
+        hint = ' (a quote inside a field: quote the field and double it, "say ""hi""")' if "expected after" in str(e) else ""
+        raise UsageError(f"malformed CSV in {path}, line {reader.reader.line_num}: {e}{hint}") from None
 
 
 def load_clinc150_dir(folder: Path) -> Splits:
@@ -85,21 +105,20 @@ def _columns(rows: list[dict], text_column: str, label_column: str, where) -> La
     for number, row in enumerate(rows, start=1):
         empty = [c for c in (text_column, label_column) if row.get(c) is None]
         if empty:
-            raise UsageError(f"{where}: example {number} has no value for '{empty[0]}'")
+            raise UsageError(f"{where}: example {number} has no value for '{empty[0]}': fill it in or remove the example")
     return LabeledTexts([str(r[text_column]) for r in rows], [str(r[label_column]) for r in rows])
 
 
 def _read_jsonl(path: Path) -> list:
     rows = []
-    try:
-        with open(path, encoding="utf-8") as f:
-            for number, line in enumerate(f, start=1):
-                if line.strip():
-                    rows.append(json.loads(line))
-    except json.JSONDecodeError as e:
-        raise UsageError(f"malformed JSONL in {path}, line {number}: {e.msg}") from None
-    except UnicodeDecodeError as e:
-        raise UsageError(f"malformed JSONL in {path}: {e}") from None
+    for number, line in enumerate(_read_text(path, "JSONL").split("\n"), start=1):
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as e:
+                raise UsageError(
+                    f"malformed JSONL in {path}, line {number}: {e.msg}; every line must be one JSON object"
+                ) from None
     return rows
 
 
@@ -109,8 +128,6 @@ def load_file(path: Path, text_column: str, label_column: str) -> tuple[LabeledT
     A column named `split` with values train/test chooses the test set; otherwise the caller
     makes a seeded stratified split.
     """
-    if not path.is_file():
-        raise UsageError(f"missing data file {path}")
     if path.suffix == ".csv":
         rows = _read_csv_rows(path)
     elif path.suffix == ".jsonl":

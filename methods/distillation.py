@@ -39,8 +39,8 @@ class LogitDistillationPlugin(TeacherCheckpoint, SupervisedPlugin):
         if drawn is None or (self.source == "teacher" and self.teacher is None):
             return  # nothing replayed yet, or task 0 of teacher mode: no teacher exists
         if self.source == "teacher":
-            with torch.no_grad():
-                targets = self.teacher(drawn.ids)
+            with torch.no_grad(), strategy.autocast():
+                targets = self.teacher(drawn.ids).float()
             width = torch.full_like(drawn.y, targets.shape[1])
         else:
             targets, width = drawn.logits, drawn.width

@@ -56,12 +56,12 @@ def test_cli_finetune_cil_and_til_write_the_contract(tmp_path, capsys):
     assert "A_T" in out and "finetune" in out and "til" in out
 
 
-def small_run(method: str, scenario: str = "cil", **hp):
+def small_run(method: str, scenario: str = "cil", precision: str = "fp32", **hp):
     task_split, data = small_clinc()
     config = RunConfig(
         benchmark="small-clinc", scenario=scenario, method=method, seed=0, backbone="tiny-bert",
         num_tasks=task_split.num_tasks, max_length=24, epochs=3, batch_size=16, lr=1e-3, head_lr=1e-2,
-        hp={**HYPERPARAMETERS, "buffer_size": 60, **hp},
+        precision=precision, hp={**HYPERPARAMETERS, "buffer_size": 60, **hp},
     )
     with tempfile.TemporaryDirectory() as run_dir:
         return run(config, task_split, data, Path(run_dir), log=lambda line: None)
@@ -87,6 +87,14 @@ def test_joint_has_one_row_and_no_forgetting():
     assert joint["forgetting"] is None and joint["backward_transfer"] is None
     assert joint["final_average_accuracy"] == pytest.approx(R.mean())
     assert joint["final_average_accuracy"] > small_run("finetune")["final_average_accuracy"]
+
+
+def test_bf16_autocast_trains_on_cpu_as_well_as_fp32():
+    fp32, bf16 = small_run("derpp"), small_run("derpp", precision="bf16")
+    assert bf16["config"]["precision"] == "bf16" and bf16["status"] == "finished"
+    assert bf16["accuracy_matrix"] != fp32["accuracy_matrix"]  # the arithmetic really changed
+    assert np.diag(np.array(bf16["accuracy_matrix"])).mean() > 0.3
+    assert bf16["final_average_accuracy"] == pytest.approx(fp32["final_average_accuracy"], abs=0.15)
 
 
 @pytest.mark.parametrize("scenario", ["cil", "til"])
