@@ -125,7 +125,7 @@ def test_tokenize_pads_truncates_and_maps_labels_to_class_positions(tokenizer):
     long_text = " ".join(["word"] * 50)
     splits = Splits(
         train=LabeledTexts(["book a flight", "play some jazz", long_text], ["travel", "music", "travel"]),
-        test=LabeledTexts(["what is the weather", "hello"], ["weather", "music"]),
+        test=LabeledTexts(["hello", "what is the weather"], ["music", "weather"]),
     )
     task_split = split_classes(class_order(splits.train.labels + splits.test.labels, None), 3)
     assert task_split.class_names == ("music", "travel", "weather")
@@ -135,7 +135,7 @@ def test_tokenize_pads_truncates_and_maps_labels_to_class_positions(tokenizer):
     assert data.train_ids.shape == (3, 12)
     assert data.test_ids.shape == (2, 12)
     assert data.train_y.tolist() == [1, 0, 1]
-    assert data.test_y.tolist() == [2, 0]
+    assert data.test_y.tolist() == [2, 0]  # test examples longest first: eval batches of similar lengths
     first = data.train_ids[0].tolist()
     assert first[0] == tokenizer.cls_token_id
     assert tokenizer.decode(first, skip_special_tokens=True) == "book a flight"
