@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks.harness import RunConfig, RunFailed, run
+from methods.registry import METHODS
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -75,7 +76,8 @@ def run_on_ray(jobs: list[Job], task_split, data, workers: int, address: str | N
     print(f"Ray: {workers} workers x {threads} threads (started in {time.perf_counter() - start:.1f}s)", flush=True)
     remote_job = ray.remote(num_cpus=threads, max_retries=0)(run_job)
     split_ref, data_ref = ray.put(task_split), ray.put(data)
-    queue, pending = list(jobs), {}
+    # Longest first (LPT): a costly run started last would leave the other workers idle at the end.
+    queue, pending = sorted(jobs, key=lambda job: -METHODS[job.config.method].cost), {}
     try:
         while queue or pending:
             while queue and len(pending) < workers:

@@ -39,6 +39,7 @@ class Method:
     build: Callable[[RunContext], list]
     joint: bool = False  # train once on the union of all tasks
     uses: tuple[str, ...] = ()  # which HYPERPARAMETERS matter (recorded in the config)
+    cost: float = 1.0  # training compute relative to fine-tuning: parallel grids start the costly runs first
 
 
 def _replay(ctx: RunContext, beta: float, store_logits: bool):
@@ -66,9 +67,11 @@ def _lwf(ctx: RunContext) -> list:
 METHODS = {
     "finetune": Method(lambda ctx: []),
     "joint": Method(lambda ctx: [], joint=True),
-    "er": Method(lambda ctx: [_replay(ctx, beta=1.0, store_logits=False)], uses=("buffer_size", "replay_batch_size")),
-    "derpp": Method(_derpp, uses=("buffer_size", "replay_batch_size", "alpha", "beta", "derpp_logits")),
-    "lwf": Method(_lwf, uses=("lwf_alpha", "lwf_temperature")),
+    # Replay doubles the rows of a step; DER++ adds the distillation term (and in teacher mode a forward).
+    "er": Method(lambda ctx: [_replay(ctx, beta=1.0, store_logits=False)], uses=("buffer_size", "replay_batch_size"),
+                 cost=2.0),
+    "derpp": Method(_derpp, uses=("buffer_size", "replay_batch_size", "alpha", "beta", "derpp_logits"), cost=2.1),
+    "lwf": Method(_lwf, uses=("lwf_alpha", "lwf_temperature"), cost=1.4),  # + a teacher forward
 }
 
 
