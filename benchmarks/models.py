@@ -32,13 +32,14 @@ class CosineLinear(nn.Module):
 class TextClassifier(nn.Module):
     """Mean-pooled encoder features scored by the concatenated heads of all tasks so far."""
 
-    def __init__(self, backbone: nn.Module, pad_id: int, head: str = "linear"):
+    def __init__(self, backbone: nn.Module, pad_id: int, head: str = "linear", chunk_rows: int = 16):
         super().__init__()
         if head not in HEADS:
             raise UsageError(f"unknown head '{head}': use one of {', '.join(HEADS)}")
         self.backbone = backbone
         self.pad_id = pad_id
         self.head_kind = head
+        self.chunk_rows = chunk_rows
         self.heads = nn.ModuleList()
 
     @property
@@ -52,9 +53,20 @@ class TextClassifier(nn.Module):
         self.heads.append(head.to(device))
 
     def features(self, input_ids: torch.Tensor) -> torch.Tensor:
+        """Mean-pooled encoder output, computed in chunks of rows of similar length.
+
+        Rows never interact in the encoder, so running the batch as length-sorted chunks, each
+        trimmed to its own longest row, gives the same features as one padded forward for far
+        less padding (a random replay batch of 64 CLINC150 texts is mostly shorter than its longest).
+        """
+        lengths = (input_ids != self.pad_id).sum(dim=1)
+        order = lengths.argsort(descending=True)
+        pooled = [self._pooled(input_ids[rows], int(lengths[rows[0]])) for rows in order.split(self.chunk_rows)]
+        return torch.cat(pooled)[order.argsort()]
+
+    def _pooled(self, input_ids: torch.Tensor, longest: int) -> torch.Tensor:
+        input_ids = input_ids[:, : max(longest, 1)]
         mask = input_ids != self.pad_id
-        longest = int(mask.sum(dim=1).max())
-        input_ids, mask = input_ids[:, :longest], mask[:, :longest]
         hidden = self.backbone(input_ids=input_ids, attention_mask=mask.long()).last_hidden_state
         weights = mask.unsqueeze(-1).to(hidden.dtype)
         return (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
