@@ -4,7 +4,8 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 DATA_DIR ?= ../shared/data
-ARGS ?= --methods derpp er lwf finetune --benchmark clinc150 --tasks 5 --limit-per-class 20 --output results/quickstart
+# --resume: a second `make benchmark` skips the finished runs instead of refusing to touch them.
+ARGS ?= --methods derpp er lwf finetune --benchmark clinc150 --tasks 5 --limit-per-class 20 --output results/quickstart --resume
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
