@@ -21,6 +21,8 @@ METRICS = ["final_average_accuracy", "average_incremental_accuracy", "forgetting
 REQUIRED = ["method", "benchmark", "scenario", "seed", "num_tasks", "accuracy_matrix", *METRICS]
 # Config keys that do not change what a run measures.
 NOT_A_SETTING = {"seed", "device", "eval_batch_size"}
+# Config keys added after results were first written: an older run had the default.
+ADDED_KEYS = {"precision": "fp32"}
 
 
 class ReportError(Exception):
@@ -105,8 +107,10 @@ def method_rank(label: str) -> tuple:
 
 
 def setting(record: dict) -> str:
-    config = {k: v for k, v in record.get("config", {}).items() if k not in NOT_A_SETTING}
-    return json.dumps({"method": record["method"], **config}, sort_keys=True)
+    """The run's config without its seed; the method as filed (`derpp-teacher`, where the config says `derpp`)."""
+    config = {**ADDED_KEYS, **record.get("config", {})}
+    config = {k: v for k, v in config.items() if k not in NOT_A_SETTING}
+    return json.dumps({**config, "method": record["method"]}, sort_keys=True)
 
 
 def flatten(d: dict, prefix: str = "") -> dict:

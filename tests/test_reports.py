@@ -169,6 +169,20 @@ def test_settings_and_task_counts_are_never_averaged_together(tmp_path, capsys):
     assert (tmp_path / "figures" / "clinc150-cil-2tasks-derpp-hp.buffer_size-500-heatmap.png").is_file()
 
 
+def test_derpp_teacher_keeps_its_name_and_older_runs_join_newer_ones(tmp_path):
+    """The config of `derpp-teacher` says method `derpp`; a run from before `precision` existed ran in fp32."""
+    for seed, R in ((0, [[0.8, 0.0], [0.4, 0.6]]), (1, [[0.9, 0.0], [0.6, 0.8]])):
+        r = record("derpp", seed, R, 1.0, derpp_logits="teacher")
+        r["method"] = "derpp-teacher"
+        if seed == 1:
+            r["config"]["precision"] = "fp32"
+        write(tmp_path, r)
+    [section] = collect(tmp_path)
+    [teacher] = section.methods
+    assert teacher.label == "derpp-teacher" and teacher.seeds == [0, 1]
+    assert teacher.stats["final_average_accuracy"].mean == pytest.approx(0.6)
+
+
 def results_file(folder: Path, text: str) -> Path:
     (folder / "r").mkdir()
     (folder / "r" / "results.json").write_text(text)
