@@ -13,7 +13,7 @@ def test_quick_mode_prints_every_field(capsys, data_dir):
     result = json.loads(last)
     assert FIELDS <= set(result)
     assert all(result[k] > 0 for k in FIELDS)
-    # int32 ids (50) + label + task = 216 bytes; stored logits add 20 fp32 columns (both tasks) + a width
+    # int32 ids (50), label and task = 208 bytes; stored logits add 20 fp16 columns (both tasks) + an int32 width
     by_method = result["buffer_bytes_per_example_by_method"]
-    assert by_method["er"] == by_method["teacher"] == 50 * 4 + 8 + 8
-    assert result["buffer_bytes_per_example"] == by_method["er"] + 20 * 4 + 8
+    assert by_method["er"] == by_method["teacher"] == 50 * 4 + 4 + 4
+    assert result["buffer_bytes_per_example"] == by_method["er"] + 20 * 2 + 4
