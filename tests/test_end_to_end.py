@@ -74,10 +74,10 @@ def test_replay_beats_finetune_and_er_is_derpp_with_alpha0_beta1():
     assert er["final_average_accuracy"] > finetune["final_average_accuracy"] + 0.1
     assert derpp["final_average_accuracy"] > finetune["final_average_accuracy"] + 0.1
     assert derpp["forgetting"] < finetune["forgetting"]
-    # 60 examples x (24 int32 token ids + int64 label + int64 task); DER++ adds fp32 logits (12 classes) + int64 width.
+    # 60 examples x (24 token ids + label + task, int32); DER++ adds fp16 logits (12 classes) + an int32 width.
     assert finetune["buffer_bytes"] is None
-    assert er["buffer_bytes"] == 60 * (24 * 4 + 8 + 8)
-    assert derpp["buffer_bytes"] == er["buffer_bytes"] + 60 * (12 * 4 + 8)
+    assert er["buffer_bytes"] == 60 * (24 * 4 + 4 + 4)
+    assert derpp["buffer_bytes"] == er["buffer_bytes"] + 60 * (12 * 2 + 4)
 
 
 def test_joint_has_one_row_and_no_forgetting():
