@@ -42,8 +42,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--benchmark", default="clinc150", help="clinc150 | banking77 | .csv/.json/.jsonl path | HF hub name")
     p.add_argument("--scenario", nargs="+", default=["cil"], choices=["cil", "til"])
     p.add_argument("--tasks", type=int, help="number of tasks (default: the benchmark's, 5 for other data)")
-    p.add_argument("--backbone", default="minilm", help="minilm | tiny-bert | HF encoder name or path")
-    p.add_argument("--head", default="linear", help="linear | cosine")
+    p.add_argument("--backbone", default="minilm",
+                   help="minilm | tiny-bert | HF encoder name or path; with --head lm: tiny-gpt2 | HF causal LM")
+    p.add_argument("--head", default="linear", help="linear | cosine | lm (a causal LM writes the label name)")
+    p.add_argument("--lm-eval", default="generate", choices=["generate", "rank"],
+                   help="--head lm: greedy generation + exact match, or the most likely label name")
+    p.add_argument("--prompt-template", help="--head lm: the prompt around {text} (default: 'Text: {text}\\nLabel:')")
     p.add_argument("--epochs", type=int, default=1)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--eval-batch-size", type=int, default=128)
@@ -54,7 +58,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--replay-batch-size", type=int, help="buffer examples per step (default: --batch-size)")
     p.add_argument("--alpha", type=float, help="DER++ weight of the logit MSE")
     p.add_argument("--beta", type=float, help="DER++ weight of the replay CE (0 gives DER)")
-    p.add_argument("--derpp-logits", choices=["stored", "teacher"], help="DER++ distillation targets")
+    p.add_argument("--derpp-logits", choices=["stored", "teacher"],
+                   help="DER++ distillation targets (default: stored; teacher with --head lm)")
+    p.add_argument("--derpp-topk", type=int, help="--head lm, stored logits: vocabulary entries kept per answer token")
     p.add_argument("--lwf-alpha", type=float)
     p.add_argument("--lwf-temperature", type=float)
     p.add_argument("--seeds", nargs="+", type=int, default=[0])
@@ -84,14 +90,14 @@ def parse_args(argv=None) -> argparse.Namespace:
 def check(args: argparse.Namespace) -> None:
     """Reject what cannot run before anything is loaded or written."""
     from methods.registry import METHODS
-    from benchmarks.models import HEADS
+    from benchmarks.models import check_head_fits_backbone
 
     unknown = [m for m in args.methods if m not in METHODS]
     if unknown:
         raise UsageError(f"unknown method '{unknown[0]}': use one of {', '.join(METHODS)}")
-    if args.head not in HEADS:
-        raise UsageError(f"unknown head '{args.head}': use one of {', '.join(HEADS)}")
-    for name in ("tasks", "epochs", "batch_size", "eval_batch_size", "buffer_size", "replay_batch_size", "limit_per_class", "max_length", "stop_after_task", "workers"):
+    check_head_fits_backbone(args.head, args.backbone)
+    for name in ("tasks", "epochs", "batch_size", "eval_batch_size", "buffer_size", "replay_batch_size", "derpp_topk",
+                 "limit_per_class", "max_length", "stop_after_task", "workers"):
         value = getattr(args, name)
         if value is not None and value < 1:
             raise UsageError(f"--{name.replace('_', '-')} must be positive, got {value}")
@@ -105,12 +111,16 @@ def check(args: argparse.Namespace) -> None:
             raise UsageError(f"--{name.replace('_', '-')} must not be negative, got {value}")
     if args.lwf_temperature is not None and args.lwf_temperature <= 0:
         raise UsageError(f"--lwf-temperature must be positive, got {args.lwf_temperature}")
+    if args.prompt_template is not None:
+        from benchmarks.generative import check_template
+
+        check_template(args.prompt_template)
 
 
 def hyperparameters(args: argparse.Namespace) -> dict:
-    from methods.registry import HYPERPARAMETERS
+    from methods.registry import defaults_for
 
-    return {k: default if getattr(args, k) is None else getattr(args, k) for k, default in HYPERPARAMETERS.items()}
+    return {k: default if getattr(args, k) is None else getattr(args, k) for k, default in defaults_for(args.head).items()}
 
 
 def main(argv=None) -> int:
@@ -136,12 +146,13 @@ def run_grid(args: argparse.Namespace) -> int:
     import torch
 
     from benchmarks.harness import RunConfig
-    from benchmarks.models import load_backbone
+    from benchmarks.generative import DEFAULT_TEMPLATE
+    from benchmarks.models import load_model
     from benchmarks.parallel import Job, run_on_ray, run_sequentially
     from benchmarks.registry import data_dir_from, limit_per_class, load_splits, resolve_spec
     from benchmarks.sources import Splits
     from benchmarks.stream import class_order, split_classes, tokenize
-    from methods.registry import METHODS
+    from methods.registry import method_hyperparameters
 
     spec = resolve_spec(args.benchmark, args.text_column, args.label_column)
     splits = load_splits(spec, data_dir_from(args.data_dir), args.data_seed)
@@ -149,8 +160,10 @@ def run_grid(args: argparse.Namespace) -> int:
         splits = Splits(limit_per_class(splits.train, args.limit_per_class, args.data_seed), splits.test, splits.val)
     task_split = split_classes(class_order(splits.train.labels, args.class_order_seed), args.tasks or spec.num_tasks)
     max_length = args.max_length or spec.max_length
-    _, tokenizer = load_backbone(args.backbone)
-    data = tokenize(splits, task_split, tokenizer, max_length)
+    lm = args.head == "lm"
+    template = (args.prompt_template or DEFAULT_TEMPLATE) if lm else None
+    _, tokenizer = load_model(args.backbone, args.head, task_split.class_names)
+    data = tokenize(splits, task_split, tokenizer, max_length, template)
     if args.device == "cuda" and not torch.cuda.is_available():
         raise UsageError("--device cuda: no CUDA device is visible here; use --device cpu or auto")
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
@@ -162,7 +175,8 @@ def run_grid(args: argparse.Namespace) -> int:
             head=args.head, num_tasks=task_split.num_tasks, max_length=max_length, epochs=args.epochs,
             batch_size=args.batch_size, eval_batch_size=args.eval_batch_size, lr=args.lr, head_lr=args.head_lr,
             device=device, precision=args.precision, limit_per_class=args.limit_per_class, class_order_seed=args.class_order_seed,
-            data_seed=args.data_seed, hp={k: hp[k] for k in METHODS[method].uses},
+            data_seed=args.data_seed, lm_eval=args.lm_eval if lm else None, prompt_template=template,
+            hp=method_hyperparameters(method, hp, args.head),
         )
         for scenario in args.scenario
         for method in args.methods

@@ -3,7 +3,8 @@
 Avalanche's `LwFPlugin` distils one softmax over all old units for a single-head model and
 keys old classes by dataset task label, which mis-handles TIL on concatenated heads (only
 task 0's classes would be distilled). Here: CIL distils the softmax over all old columns;
-TIL distils each old task head separately and averages over heads.
+TIL distils each old task head separately and averages over heads. On the generative head
+it distils the vocabulary distribution at every answer position of the new examples.
 """
 
 from __future__ import annotations
@@ -32,9 +33,12 @@ class LwFPlugin(TeacherCheckpoint, SupervisedPlugin):
             return
         n = strategy.num_new
         with torch.no_grad(), strategy.autocast():
-            old = self.teacher(strategy.mb_x[:n]).float()
+            old = self.teacher(strategy.mb_x[:n], strategy.mb_y[:n]).float()
         new = strategy.mb_output[:n, : old.shape[1]]
-        if self.scenario == "til":
+        if strategy.model.generative:
+            positions = strategy.model.answer_mask(strategy.mb_y[:n])
+            kd = self.kl(new[positions], old[positions])  # [answer tokens, vocabulary]
+        elif self.scenario == "til":
             heads = [self.task_split.columns(t) for t in range(len(self.teacher.heads))]
             kd = torch.stack([self.kl(new[:, cols], old[:, cols]) for cols in heads]).mean()
         else:

@@ -37,7 +37,7 @@ def save(path: Path, strategy, progress: dict) -> None:
     """Atomically: a temporary file, then a rename."""
     state = {
         "model": strategy.model.state_dict(),
-        "head_sizes": [head.weight.shape[0] for head in strategy.model.heads],
+        "head_sizes": list(strategy.model.head_sizes),
         "plugins": [p.checkpoint_state() if hasattr(p, "checkpoint_state") else None for p in strategy.plugins],
         "clock": {k: v for k, v in vars(strategy.clock).items() if isinstance(v, int)},
         "rng": rng_states(),
@@ -52,7 +52,7 @@ def restore(path: Path, strategy) -> dict:
     """Loads a checkpoint into a freshly built strategy; returns the saved progress."""
     state = torch.load(path, map_location="cpu", weights_only=False)
     model = strategy.model
-    for size in state["head_sizes"][len(model.heads):]:
+    for size in state["head_sizes"][len(model.head_sizes):]:
         model.add_head(size)
     model.load_state_dict(state["model"])
     model.to(strategy.device)

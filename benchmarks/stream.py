@@ -37,10 +37,14 @@ class TaskSplit:
     def task_of_class(self) -> torch.Tensor:
         return torch.repeat_interleave(torch.arange(self.num_tasks), torch.tensor(self.task_sizes))
 
+    def allowed(self, task_ids: torch.Tensor, num_classes: int) -> torch.Tensor:
+        """[batch, num_classes] mask of the classes of each example's own task (TIL)."""
+        owner = self.task_of_class()[:num_classes].to(task_ids.device)
+        return owner.unsqueeze(0) == task_ids.unsqueeze(1)
+
     def restrict(self, logits: torch.Tensor, task_ids: torch.Tensor) -> torch.Tensor:
         """TIL scoring: every column outside the example's own task head set to -inf."""
-        owner = self.task_of_class()[: logits.shape[1]].to(logits.device)
-        return logits.masked_fill(owner.unsqueeze(0) != task_ids.unsqueeze(1), float("-inf"))
+        return logits.masked_fill(~self.allowed(task_ids, logits.shape[1]), float("-inf"))
 
 
 def class_order(labels: list[str], seed: int | None) -> list[str]:
@@ -74,12 +78,24 @@ class TokenizedSplits:
     test_y: torch.Tensor
 
 
-def tokenize(splits: Splits, task_split: TaskSplit, tokenizer, max_length: int) -> TokenizedSplits:
-    """Tokenizes every text once; the result serves every method, seed and scenario of a run."""
+def tokenize(
+    splits: Splits, task_split: TaskSplit, tokenizer, max_length: int, prompt_template: str | None = None
+) -> TokenizedSplits:
+    """Tokenizes every text once; the result serves every method, seed and scenario of a run.
+
+    With a `prompt_template` (the generative head) each text becomes that prompt, without the
+    tokenizer's special tokens, padded and truncated on the side the tokenizer is set to (left).
+    """
+    from benchmarks.generative import prompt
+
     class_id = {name: i for i, name in enumerate(task_split.class_names)}
 
     def encode(part: LabeledTexts):
-        ids = tokenizer(part.texts, truncation=True, max_length=max_length, padding="max_length", return_tensors="pt")
+        texts = [prompt(prompt_template, t) for t in part.texts] if prompt_template else part.texts
+        ids = tokenizer(
+            texts, truncation=True, max_length=max_length, padding="max_length", return_tensors="pt",
+            add_special_tokens=prompt_template is None,
+        )
         return ids["input_ids"], torch.tensor([class_id[y] for y in part.labels])
 
     train_ids, train_y = encode(splits.train)

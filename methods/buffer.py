@@ -13,12 +13,13 @@ class BufferBatch:
     ids: torch.Tensor
     y: torch.Tensor
     task: torch.Tensor
-    logits: torch.Tensor | None  # padded to the widest stored row
-    width: torch.Tensor | None  # how many logit columns existed when each row was stored
+    logits: torch.Tensor | None  # class logits padded to the widest stored row, or top-k answer logits
+    width: torch.Tensor | None  # class logits: how many columns existed when each row was stored
+    index: torch.Tensor | None = None  # top-k answer logits: their vocabulary ids
 
     def to(self, device) -> "BufferBatch":
         move = lambda t: None if t is None else t.to(device, non_blocking=True)  # noqa: E731
-        return BufferBatch(move(self.ids), move(self.y), move(self.task), move(self.logits), move(self.width))
+        return BufferBatch(*(move(t) for t in (self.ids, self.y, self.task, self.logits, self.width, self.index)))
 
 
 # Stored logits in half precision: 11 significant bits put a logit of 30 within 0.015 of its
@@ -30,39 +31,50 @@ class ReservoirBuffer:
     """Algorithm R: after n examples each has been kept with probability capacity / n.
 
     Optionally stores the logits the model produced for an example when it was inserted
-    (DER's targets, as fp16). Its own seeded generator keeps the global RNG untouched.
+    (DER's targets, as fp16): a row of class logits, or for the generative head the `topk`
+    largest vocabulary logits at each answer position with their ids (the full vocabulary
+    would cost ~60 KB per position). Its own seeded generator keeps the global RNG untouched.
     """
 
-    def __init__(self, capacity: int, seed: int, store_logits: bool = False):
+    def __init__(self, capacity: int, seed: int, store_logits: bool = False, topk: int | None = None):
         self.capacity = capacity
         self.store_logits = store_logits
+        self.topk = topk
         self.seen = 0
         self.generator = torch.Generator().manual_seed(seed)
-        self.ids = self.y = self.task = self.logits = self.width = None
+        self.ids = self.y = self.task = self.logits = self.width = self.index = None
 
     def __len__(self) -> int:
         return min(self.seen, self.capacity)
 
     def add(self, ids: torch.Tensor, y: torch.Tensor, task: torch.Tensor, logits: torch.Tensor | None = None) -> None:
         ids, y, task = ids.cpu(), y.cpu(), task.cpu()
+        index = None
+        if self.store_logits:
+            logits = logits.detach().float().cpu()
+            if self.topk:
+                logits, index = logits.topk(min(self.topk, logits.shape[-1]), dim=-1)
         if self.ids is None:
             self.ids = torch.zeros(self.capacity, ids.shape[1], dtype=torch.int32)
             self.y = torch.zeros(self.capacity, dtype=torch.int32)
             self.task = torch.zeros(self.capacity, dtype=torch.int32)
-            if self.store_logits:
+            if self.topk:
+                self.logits = torch.zeros(self.capacity, *logits.shape[1:], dtype=LOGITS_DTYPE)
+                self.index = torch.zeros(self.capacity, *index.shape[1:], dtype=torch.int32)
+            elif self.store_logits:
                 self.logits = torch.zeros(self.capacity, 0, dtype=LOGITS_DTYPE)
                 self.width = torch.zeros(self.capacity, dtype=torch.int32)
-        if self.store_logits:
-            logits = logits.detach().float().cpu()
-            if logits.shape[1] > self.logits.shape[1]:
-                self.logits = F.pad(self.logits, (0, logits.shape[1] - self.logits.shape[1]))
+        if self.width is not None and logits.shape[1] > self.logits.shape[1]:  # a head was added
+            self.logits = F.pad(self.logits, (0, logits.shape[1] - self.logits.shape[1]))
         for i in range(len(y)):
             slot = self._slot()
             self.seen += 1
             if slot < 0:
                 continue
             self.ids[slot], self.y[slot], self.task[slot] = ids[i], y[i], task[i]
-            if self.store_logits:
+            if self.topk:
+                self.logits[slot], self.index[slot] = logits[i], index[i]
+            elif self.store_logits:
                 self.logits[slot].zero_()
                 self.logits[slot, : logits.shape[1]] = logits[i]
                 self.width[slot] = logits.shape[1]
@@ -76,20 +88,22 @@ class ReservoirBuffer:
     def sample(self, n: int) -> BufferBatch:
         """`n` distinct stored examples (all of them when fewer are stored)."""
         idx = torch.randperm(len(self), generator=self.generator)[:n]
-        logits = self.logits[idx].float() if self.store_logits else None
-        width = self.width[idx] if self.store_logits else None
-        return BufferBatch(self.ids[idx].long(), self.y[idx].long(), self.task[idx].long(), logits, width)
+        pick = lambda t, dtype: None if t is None else t[idx].to(dtype)  # noqa: E731
+        return BufferBatch(
+            self.ids[idx].long(), self.y[idx].long(), self.task[idx].long(), pick(self.logits, torch.float32),
+            pick(self.width, torch.long), pick(self.index, torch.long),
+        )
 
     def state_dict(self) -> dict:
         return {"seen": self.seen, "generator": self.generator.get_state(), "ids": self.ids, "y": self.y,
-                "task": self.task, "logits": self.logits, "width": self.width}
+                "task": self.task, "logits": self.logits, "width": self.width, "index": self.index}
 
     def load_state_dict(self, state: dict) -> None:
         self.seen = state["seen"]
         self.generator.set_state(state["generator"])
         self.ids, self.y, self.task = state["ids"], state["y"], state["task"]
-        self.logits, self.width = state["logits"], state["width"]
+        self.logits, self.width, self.index = state["logits"], state["width"], state.get("index")
 
     def nbytes(self) -> int:
-        tensors = (self.ids, self.y, self.task, self.logits, self.width)
+        tensors = (self.ids, self.y, self.task, self.logits, self.width, self.index)
         return sum(t.numel() * t.element_size() for t in tensors if t is not None)

@@ -18,7 +18,9 @@ class LogitDistillationPlugin(TeacherCheckpoint, SupervisedPlugin):
     `teacher` (Learn-or-Recall codebase): a frozen copy of the model as it was when the
     current task started, applied to the replayed examples (no teacher during task 0).
     Only the columns the target has are compared (heads grow after a target was made),
-    and in TIL only the example's own task head.
+    and in TIL only the example's own task head. On the generative head the logits are
+    vocabulary rows at the answer positions: all of them against a teacher, the stored
+    top-k entries otherwise; prompt and padding positions are never compared.
     """
 
     def __init__(self, replay: ReplayPlugin, alpha: float, source: str, task_split, scenario: str):
@@ -40,12 +42,19 @@ class LogitDistillationPlugin(TeacherCheckpoint, SupervisedPlugin):
             return  # nothing replayed yet, or task 0 of teacher mode: no teacher exists
         if self.source == "teacher":
             with torch.no_grad(), strategy.autocast():
-                targets = self.teacher(drawn.ids).float()
-            width = torch.full_like(drawn.y, targets.shape[1])
+                targets = self.teacher(drawn.ids, drawn.y).float()
         else:
-            targets, width = drawn.logits, drawn.width
-        student = strategy.mb_output[strategy.num_new :, : targets.shape[1]]
-        mse = masked_mse(student, targets, self.column_mask(width, drawn.task, targets.shape[1]))
+            targets = drawn.logits
+        student = strategy.mb_output[strategy.num_new :]
+        if strategy.model.generative:
+            if drawn.index is not None:
+                student = student.gather(-1, drawn.index)
+            mask = strategy.model.answer_mask(drawn.y).unsqueeze(-1).expand_as(student)
+        else:
+            width = drawn.width if self.source == "stored" else torch.full_like(drawn.y, targets.shape[1])
+            student = student[:, : targets.shape[1]]
+            mask = self.column_mask(width, drawn.task, targets.shape[1])
+        mse = masked_mse(student, targets, mask)
         strategy.loss_terms["mse"] = mse.detach()
         strategy.loss = strategy.loss + self.alpha * mse
 

@@ -18,9 +18,17 @@ HYPERPARAMETERS = {
     "alpha": 0.2,  # DER++ weight of the logit MSE (DER paper, Seq-CIFAR-10, buffer 500)
     "beta": 0.5,  # DER++ weight of the replay CE (0 gives DER; DER paper value)
     "derpp_logits": "stored",  # stored (DER paper) | teacher (Learn-or-Recall codebase)
+    "derpp_topk": 64,  # generative head, stored logits: vocabulary entries kept per answer position
     "lwf_alpha": 1.0,
     "lwf_temperature": 2.0,
 }
+# The generative head distils teacher logits unless told otherwise (the Learn-or-Recall codebase's
+# choice): stored targets must drop all but the top-k of a vocabulary-wide row to fit a buffer.
+HEAD_DEFAULTS = {"lm": {"derpp_logits": "teacher"}}
+
+
+def defaults_for(head: str) -> dict:
+    return {**HYPERPARAMETERS, **HEAD_DEFAULTS.get(head, {})}
 
 
 @dataclass(frozen=True)
@@ -32,6 +40,7 @@ class RunContext:
     scenario: str
     batch_size: int
     seed: int
+    head: str = "linear"
 
 
 @dataclass(frozen=True)
@@ -46,7 +55,8 @@ def _replay(ctx: RunContext, beta: float, store_logits: bool):
     from methods.buffer import ReservoirBuffer
     from methods.replay import ReplayPlugin
 
-    buffer = ReservoirBuffer(ctx.hp["buffer_size"], seed=ctx.seed, store_logits=store_logits)
+    topk = ctx.hp["derpp_topk"] if store_logits and ctx.head == "lm" else None
+    buffer = ReservoirBuffer(ctx.hp["buffer_size"], seed=ctx.seed, store_logits=store_logits, topk=topk)
     return ReplayPlugin(buffer, ctx.hp["replay_batch_size"] or ctx.batch_size, beta)
 
 
@@ -70,9 +80,19 @@ METHODS = {
     # Replay doubles the rows of a step; DER++ adds the distillation term (and in teacher mode a forward).
     "er": Method(lambda ctx: [_replay(ctx, beta=1.0, store_logits=False)], uses=("buffer_size", "replay_batch_size"),
                  cost=2.0),
-    "derpp": Method(_derpp, uses=("buffer_size", "replay_batch_size", "alpha", "beta", "derpp_logits"), cost=2.1),
+    "derpp": Method(_derpp, uses=("buffer_size", "replay_batch_size", "alpha", "beta", "derpp_logits", "derpp_topk"),
+                    cost=2.1),
     "lwf": Method(_lwf, uses=("lwf_alpha", "lwf_temperature"), cost=1.4),  # + a teacher forward
 }
+
+
+def method_hyperparameters(method: str, hp: dict, head: str) -> dict:
+    """The settings a run of `method` records: its `uses`, less a top-k that nothing reads
+    (only stored logits of the generative head are cut to their top-k)."""
+    out = {k: hp[k] for k in METHODS[method].uses}
+    if "derpp_topk" in out and not (head == "lm" and out["derpp_logits"] == "stored"):
+        del out["derpp_topk"]
+    return out
 
 
 def run_label(method: str, hp: dict) -> str:

@@ -22,7 +22,7 @@ REQUIRED = ["method", "benchmark", "scenario", "seed", "num_tasks", "accuracy_ma
 # Config keys that do not change what a run measures.
 NOT_A_SETTING = {"seed", "device", "eval_batch_size"}
 # Config keys added after results were first written: an older run had the default.
-ADDED_KEYS = {"precision": "fp32"}
+ADDED_KEYS = {"precision": "fp32", "lm_eval": None, "prompt_template": None}
 
 
 class ReportError(Exception):

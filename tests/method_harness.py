@@ -8,7 +8,7 @@ import torch
 from avalanche.core import SupervisedPlugin
 
 from benchmarks.harness import ContinualStrategy, RunConfig, seed_everything
-from benchmarks.models import TextClassifier, load_backbone
+from benchmarks.models import load_model
 from benchmarks.stream import build_benchmark
 from methods.registry import HYPERPARAMETERS, METHODS, RunContext
 from tests.small_stream import small_clinc
@@ -17,6 +17,7 @@ from tests.small_stream import small_clinc
 @dataclass
 class Step:
     task: int
+    x: torch.Tensor
     loss: float
     output: torch.Tensor
     num_new: int
@@ -40,26 +41,30 @@ class LossProbe(SupervisedPlugin):
         drawn = None if self.replay is None else self.replay.drawn
         self.steps.append(
             Step(
-                strategy.clock.train_exp_counter, float(strategy.loss.detach()), strategy.mb_output.detach().clone(),
+                strategy.clock.train_exp_counter, strategy.mb_x.clone(), float(strategy.loss.detach()), strategy.mb_output.detach().clone(),
                 strategy.num_new, strategy.mb_y.clone(), strategy.mb_task_id.clone(), drawn,
                 {k: float(v) for k, v in strategy.loss_terms.items()},
             )
         )
 
 
-def make_strategy(method: str, scenario: str, batch_size: int = 8, **hp):
-    """(strategy, benchmark, method plugins, probe) for a real run on the small stream."""
-    task_split, data = small_clinc()
+def make_strategy(method: str, scenario: str, batch_size: int = 8, head: str = "linear", **hp):
+    """(strategy, benchmark, method plugins, probe) for a real run on the small stream.
+
+    `head="lm"`: tiny-gpt2 answering with label names, on 10 examples per class.
+    """
+    lm = head == "lm"
+    task_split, data = small_clinc(per_class=10, head=head) if lm else small_clinc()
     hp = {**HYPERPARAMETERS, **hp}
+    backbone = "tiny-gpt2" if lm else "tiny-bert"
     config = RunConfig(
-        benchmark="small-clinc", scenario=scenario, method=method, seed=0, backbone="tiny-bert",
+        benchmark="small-clinc", scenario=scenario, method=method, seed=0, backbone=backbone, head=head,
         num_tasks=task_split.num_tasks, max_length=24, batch_size=batch_size, lr=1e-3, head_lr=1e-2, hp=hp,
     )
     seed_everything(0)
-    backbone, tokenizer = load_backbone("tiny-bert")
-    model = TextClassifier(backbone, tokenizer.pad_token_id, "linear")
+    model, _ = load_model(backbone, head, task_split.class_names)
     bench = build_benchmark(data, task_split, scenario)
-    plugins = METHODS[method].build(RunContext(hp, task_split, scenario, batch_size, 0))
+    plugins = METHODS[method].build(RunContext(hp, task_split, scenario, batch_size, 0, head))
     replay = next((p for p in plugins if hasattr(p, "buffer")), None)
     probe = LossProbe(replay=replay)
     strategy = ContinualStrategy(model=model, config=config, task_split=task_split, plugins=plugins + [probe])

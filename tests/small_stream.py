@@ -19,17 +19,22 @@ def _keep(part: LabeledTexts, classes: set[str]) -> LabeledTexts:
 
 
 @lru_cache(maxsize=None)
-def small_clinc(num_classes: int = 12, num_tasks: int = 4, per_class: int = 30):
-    """(task_split, tokenized data): the first `num_classes` intents in the default order."""
-    from benchmarks.models import load_backbone
+def small_clinc(num_classes: int = 12, num_tasks: int = 4, per_class: int = 30, head: str = "linear"):
+    """(task_split, tokenized data): the first `num_classes` intents in the default order.
+
+    `head="lm"`: prompts for tiny-gpt2 (default template); else texts for tiny-bert.
+    """
+    from benchmarks.generative import DEFAULT_TEMPLATE
+    from benchmarks.models import load_model
 
     splits = load_splits(resolve_spec("clinc150"), DATA_DIR, seed=0)
     classes = set(class_order(splits.train.labels, None)[:num_classes])
     train = limit_per_class(_keep(splits.train, classes), per_class, seed=0)
     splits = Splits(train, _keep(splits.test, classes))
     task_split = split_classes(class_order(train.labels, None), num_tasks)
-    _, tokenizer = load_backbone("tiny-bert")
-    return task_split, tokenize(splits, task_split, tokenizer, max_length=24)
+    lm = head == "lm"
+    _, tokenizer = load_model("tiny-gpt2" if lm else "tiny-bert", head, task_split.class_names)
+    return task_split, tokenize(splits, task_split, tokenizer, 32 if lm else 24, DEFAULT_TEMPLATE if lm else None)
 
 
 def write_small_clinc_csv(path: Path, num_classes: int = 10, per_class_train: int = 30) -> Path:

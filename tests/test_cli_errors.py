@@ -29,8 +29,18 @@ CASES = {
         ["--benchmark", "{tiny}", "--tasks", "3", "--backbone", "no/such-model"],
         "unknown backbone 'no/such-model': not minilm or tiny-bert, and transformers could not load it (",
     ),
-    "unknown head": (["--head", "mlp"], "unknown head 'mlp': use one of linear, cosine"),
-    "lm head": (["--head", "lm"], "unknown head 'lm': use one of linear, cosine"),
+    "unknown head": (["--head", "mlp"], "unknown head 'mlp': use one of linear, cosine, lm"),
+    "lm head on an encoder": (["--head", "lm"], "--head lm needs a causal LM backbone (tiny-gpt2 or an HF causal LM), not the encoder 'tiny-bert'"),
+    "causal LM under a classifier head": (
+        ["--backbone", "tiny-gpt2", "--head", "cosine"], "backbone tiny-gpt2 is a causal LM: use it with --head lm, not --head cosine"
+    ),
+    "unknown causal LM": (
+        ["--benchmark", "{tiny}", "--tasks", "3", "--head", "lm", "--backbone", "no/such-lm"],
+        "unknown causal LM 'no/such-lm': not tiny-gpt2, and transformers could not load it as a causal LM (",
+    ),
+    "template without text": (["--prompt-template", "Label:"], "--prompt-template must contain {{text}}, got 'Label:'"),
+    "unknown lm eval": (["--lm-eval", "beam"], "argument --lm-eval: invalid choice: 'beam' (choose from "),
+    "derpp topk 0": (["--derpp-topk", "0"], "--derpp-topk must be positive, got 0"),
     "cuda without a GPU": (["--device", "cuda"], "--device cuda: no CUDA device is visible here; use --device cpu or auto"),
     "workers 0": (["--workers", "0"], "--workers must be positive, got 0"),
     "unknown scenario": (["--scenario", "cil", "dil"], "argument --scenario: invalid choice: 'dil' (choose from "),
