@@ -1,12 +1,15 @@
 """Speed benchmark: the suite against plain PyTorch, and DER++ against ER, on the same batches.
 
     python -m benchmarks.speed --data-dir ../shared/data [--backbone minilm] [--repeats 3] [--quick]
+    python -m benchmarks.speed --data-dir ../shared/data --head lm [--backbone tiny-gpt2]
 
 (a) fine-tuning throughput of the harness vs a plain PyTorch loop fed the very batches the
 harness drew; (b) step time of ER vs DER++ `stored` vs DER++ `teacher` on the second task of
 the same stream; (c) evaluation throughput of the harness vs a plain batched forward;
-(d) buffer bytes per example. Contenders alternate within each round so that machine noise
-hits them alike; every figure is the median over rounds. The last line printed is JSON.
+(d) buffer bytes per example. With `--head lm` (the generative head): (b) and (d), and
+instead of (a) and (c) evaluation throughput of `rank` vs `generate`. Contenders alternate
+within each round so that machine noise hits them alike; every figure is the median over
+rounds. The last line printed is JSON.
 """
 
 from __future__ import annotations
@@ -20,8 +23,9 @@ import torch
 import torch.nn.functional as F
 from avalanche.core import SupervisedPlugin
 
+from benchmarks.generative import DEFAULT_TEMPLATE
 from benchmarks.harness import RunConfig, build_strategy
-from benchmarks.models import load_backbone
+from benchmarks.models import load_model
 from benchmarks.registry import data_dir_from, limit_per_class, load_splits, resolve_spec
 from benchmarks.sources import LabeledTexts, Splits
 from benchmarks.stream import build_benchmark, class_order, split_classes, tokenize
@@ -39,7 +43,7 @@ class BatchRecorder(SupervisedPlugin):
         self.batches.append((strategy.mb_x.clone(), strategy.mb_y.clone()))
 
 
-def two_task_stream(backbone: str, per_class: int, data_dir, classes: int = 20):
+def two_task_stream(backbone: str, per_class: int, data_dir, classes: int = 20, head: str = "linear"):
     """The first `classes` CLINC150 intents in 2 tasks, `per_class` training examples each."""
     splits = load_splits(resolve_spec("clinc150"), data_dir_from(data_dir), seed=0)
     keep = set(class_order(splits.train.labels, None)[:classes])
@@ -50,14 +54,15 @@ def two_task_stream(backbone: str, per_class: int, data_dir, classes: int = 20):
 
     splits = Splits(limit_per_class(only(splits.train), per_class, seed=0), only(splits.test))
     task_split = split_classes(class_order(splits.train.labels, None), 2)
-    _, tokenizer = load_backbone(backbone)
-    return task_split, tokenize(splits, task_split, tokenizer, max_length=50)
+    _, tokenizer = load_model(backbone, head, task_split.class_names)
+    template = DEFAULT_TEMPLATE if head == "lm" else None
+    return task_split, tokenize(splits, task_split, tokenizer, max_length=50, prompt_template=template)
 
 
-def config(method: str, backbone: str, **hp) -> RunConfig:
+def config(method: str, backbone: str, head: str = "linear", lm_eval: str | None = None, **hp) -> RunConfig:
     return RunConfig(
-        benchmark="speed", scenario="cil", method=method, seed=0, backbone=backbone, num_tasks=2,
-        max_length=50, batch_size=32, hp={**HYPERPARAMETERS, "buffer_size": 200, **hp},
+        benchmark="speed", scenario="cil", method=method, seed=0, backbone=backbone, head=head, num_tasks=2,
+        max_length=50, batch_size=32, lm_eval=lm_eval, hp={**HYPERPARAMETERS, "buffer_size": 200, **hp},
     )
 
 
@@ -103,30 +108,80 @@ def eval_round(strategy, bench) -> tuple[float, float]:
     return len(ids) / harness, len(ids) / timed(plain_forward)
 
 
-def step_round(backbone, task_split, data) -> dict:
+def step_round(backbone, task_split, data, head: str = "linear") -> dict:
     """Seconds per step on task 1 (buffer filled, teacher taken) and bytes per buffered example."""
     out = {}
     for label, method, hp in (("er", "er", {}), ("stored", "derpp", {}), ("teacher", "derpp", {"derpp_logits": "teacher"})):
         bench = build_benchmark(data, task_split, "cil")
-        strategy = build_strategy(config(method, backbone, **hp), task_split)
+        strategy = build_strategy(config(method, backbone, head, **hp), task_split)
         strategy.train(bench.train_stream[0])
         steps = -(-len(bench.train_stream[1].dataset) // strategy.train_mb_size)
         out[label] = timed(lambda: strategy.train(bench.train_stream[1])) / steps
         buffer = next(p.buffer for p in strategy.plugins if hasattr(p, "buffer"))
         out[f"{label}_bytes"] = buffer.nbytes() / buffer.capacity  # the tensors are allocated whole
+    out["strategy"] = strategy
     return out
+
+
+def lm_eval_round(strategy, bench) -> dict:
+    """Evaluation examples per second of the generative head in each mode, same model and examples."""
+    experiences = bench.test_stream[:2]  # CIL after task 1: rank scores every label of both tasks
+    examples = sum(len(e.dataset) for e in experiences)
+    out = {}
+    for mode in ("generate", "rank"):
+        strategy.model.lm_eval = mode
+        out[mode] = examples / timed(lambda: strategy.eval(experiences))
+    return out
+
+
+def lm_main(args) -> dict:
+    """(b), (d) and rank vs generate on the generative head."""
+    task_split, data = two_task_stream(args.backbone, args.per_class, args.data_dir, head="lm")
+    rounds = {k: [] for k in ("er", "stored", "teacher", "generate", "rank")}
+    for _ in range(args.repeats):
+        steps = step_round(args.backbone, task_split, data, head="lm")
+        for k in ("er", "stored", "teacher"):
+            rounds[k].append(steps[k])
+        bytes_per_example = {k: steps[f"{k}_bytes"] for k in ("er", "stored", "teacher")}
+        for mode, rate in lm_eval_round(steps["strategy"], build_benchmark(data, task_split, "cil")).items():
+            rounds[mode].append(rate)
+    med = {k: statistics.median(v) for k, v in rounds.items()}
+    print(f"backbone {args.backbone}, head lm (stored: top-{HYPERPARAMETERS['derpp_topk']}), {args.repeats} round(s), medians")
+    print(f"  eval examples/s    generate {med['generate']:8.1f}   rank {med['rank']:8.1f}")
+    replay = replay_figures(med, bytes_per_example)
+    result = {"backbone": args.backbone, "head": "lm", "repeats": args.repeats,
+              "rank_vs_generate_eval": med["rank"] / med["generate"], **replay}
+    print(json.dumps(result))
+    return result
+
+
+def replay_figures(med: dict, bytes_per_example: dict) -> dict:
+    """Prints (b) and (d); returns their JSON fields."""
+    print(f"  seconds per step   ER {med['er']:.4f}   DER++ stored {med['stored']:.4f}   DER++ teacher {med['teacher']:.4f}")
+    print(f"  buffer bytes/example   ER {bytes_per_example['er']:.0f}   stored {bytes_per_example['stored']:.0f}   teacher {bytes_per_example['teacher']:.0f}")
+    return {
+        "derpp_stored_vs_er": med["stored"] / med["er"],
+        "derpp_teacher_vs_er": med["teacher"] / med["er"],
+        "buffer_bytes_per_example": bytes_per_example["stored"],
+        "buffer_bytes_per_example_by_method": bytes_per_example,
+    }
 
 
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--backbone", default="minilm")
+    p.add_argument("--backbone", help="default: minilm, or tiny-gpt2 with --head lm")
+    p.add_argument("--head", default="linear", choices=["linear", "lm"])
     p.add_argument("--data-dir", help="folder holding clinc150/ (or set CLBENCH_DATA_DIR)")
     p.add_argument("--per-class", type=int, default=32, help="training examples per class (20 classes, 2 tasks)")
     p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--quick", action="store_true", help="tiny-bert, 8 examples per class, 1 round (CI)")
+    p.add_argument("--quick", action="store_true", help="tiny backbone, 8 examples per class, 1 round (CI)")
     args = p.parse_args(argv)
+    lm = args.head == "lm"
     if args.quick:
-        args.backbone, args.per_class, args.repeats = "tiny-bert", 8, 1
+        args.backbone, args.per_class, args.repeats = "tiny-gpt2" if lm else "tiny-bert", 8, 1
+    args.backbone = args.backbone or ("tiny-gpt2" if lm else "minilm")
+    if lm:
+        return lm_main(args)
     task_split, data = two_task_stream(args.backbone, args.per_class, args.data_dir)
     rounds = {k: [] for k in ("harness_train", "plain_train", "harness_eval", "plain_eval", "er", "stored", "teacher")}
     bytes_per_example = {}
@@ -145,17 +200,13 @@ def main(argv=None) -> dict:
     print(f"backbone {args.backbone}, {args.repeats} round(s), medians")
     print(f"  train examples/s   harness {med['harness_train']:8.1f}   plain {med['plain_train']:8.1f}")
     print(f"  eval examples/s    harness {med['harness_eval']:8.1f}   plain {med['plain_eval']:8.1f}")
-    print(f"  seconds per step   ER {med['er']:.4f}   DER++ stored {med['stored']:.4f}   DER++ teacher {med['teacher']:.4f}")
-    print(f"  buffer bytes/example   ER {bytes_per_example['er']:.0f}   stored {bytes_per_example['stored']:.0f}   teacher {bytes_per_example['teacher']:.0f}")
+    replay = replay_figures(med, bytes_per_example)
     result = {
         "backbone": args.backbone,
         "repeats": args.repeats,
         "harness_vs_plain_train": med["harness_train"] / med["plain_train"],
-        "derpp_stored_vs_er": med["stored"] / med["er"],
-        "derpp_teacher_vs_er": med["teacher"] / med["er"],
         "eval_vs_plain": med["harness_eval"] / med["plain_eval"],
-        "buffer_bytes_per_example": bytes_per_example["stored"],
-        "buffer_bytes_per_example_by_method": bytes_per_example,
+        **replay,
     }
     print(json.dumps(result))
     return result

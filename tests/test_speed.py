@@ -17,3 +17,15 @@ def test_quick_mode_prints_every_field(capsys, data_dir):
     by_method = result["buffer_bytes_per_example_by_method"]
     assert by_method["er"] == by_method["teacher"] == 50 * 4 + 4 + 4
     assert result["buffer_bytes_per_example"] == by_method["er"] + 20 * 2 + 4
+
+
+def test_quick_lm_mode_prints_step_ratios_bytes_and_eval_modes(capsys, data_dir):
+    speed.main(["--quick", "--head", "lm", "--data-dir", str(data_dir)])
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["head"] == "lm" and result["backbone"] == "tiny-gpt2"
+    assert all(result[k] > 0 for k in ("derpp_stored_vs_er", "derpp_teacher_vs_er", "rank_vs_generate_eval"))
+    # Prompts of 50 int32 ids + label + task; stored adds the top 64 (fp16 value + int32 id) per answer position.
+    by_method = result["buffer_bytes_per_example_by_method"]
+    assert by_method["er"] == by_method["teacher"] == 50 * 4 + 4 + 4
+    answer_positions = (by_method["stored"] - by_method["er"]) / (64 * 6)
+    assert answer_positions == int(answer_positions) >= 2
