@@ -51,9 +51,11 @@ class ReservoirBuffer:
         ids, y, task = ids.cpu(), y.cpu(), task.cpu()
         index = None
         if self.store_logits:
-            logits = logits.detach().float().cpu()
-            if self.topk:
+            logits = logits.detach().float()
+            if self.topk:  # on the model's device: only k entries per position travel to the CPU
                 logits, index = logits.topk(min(self.topk, logits.shape[-1]), dim=-1)
+                index = index.cpu()
+            logits = logits.cpu()
         if self.ids is None:
             self.ids = torch.zeros(self.capacity, ids.shape[1], dtype=torch.int32)
             self.y = torch.zeros(self.capacity, dtype=torch.int32)
