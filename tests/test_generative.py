@@ -65,6 +65,19 @@ def test_rank_scores_are_answer_log_likelihoods():
             torch.testing.assert_close(scores[:, c].double(), (lp * (targets != IGNORE)).sum(1), rtol=1e-5, atol=1e-4)
 
 
+def test_a_causal_lm_saved_to_a_folder_loads_by_path(tmp_path):
+    """The code path of hub names (AutoModelForCausalLM / AutoTokenizer), on local files."""
+    model, tokenizer, ids = tiny_lm()
+    model.backbone.save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    loaded, loaded_tokenizer = load_model(str(tmp_path), "lm", NAMES)
+    assert type(loaded.backbone).__name__ == "GPT2LMHeadModel" and loaded_tokenizer.padding_side == "left"
+    assert torch.equal(loaded.answer_ids, model.answer_ids)
+    y = torch.tensor([0, 1, 2])
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.eval()(ids, y), model.eval()(ids, y))
+
+
 def test_a_model_that_overfits_three_examples_answers_them_in_both_eval_modes():
     model, tokenizer, ids = tiny_lm()
     y = torch.arange(3)
