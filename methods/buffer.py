@@ -32,8 +32,8 @@ class ReservoirBuffer:
 
     Optionally stores the logits the model produced for an example when it was inserted
     (DER's targets, as fp16): a row of class logits, or for the generative head the `topk`
-    largest vocabulary logits at each answer position with their ids (the full vocabulary
-    would cost ~60 KB per position). Its own seeded generator keeps the global RNG untouched.
+    largest vocabulary logits at each answer position with their ids (a full fp16 row of a
+    30k-word vocabulary is 60 KB per position). Its own seeded generator keeps the global RNG untouched.
     """
 
     def __init__(self, capacity: int, seed: int, store_logits: bool = False, topk: int | None = None):
