@@ -83,15 +83,19 @@ class AnswerGenerator(nn.Module):
 
     def forward(self, input_ids: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Teacher-forced logits at the answer positions: [batch, answer width, vocabulary]."""
+        return self.answer_logits(input_ids, y, self.answer_width)
+
+    def answer_logits(self, input_ids: torch.Tensor, y: torch.Tensor, width: int) -> torch.Tensor:
+        """Logits at the first `width` answer positions (answers of `y` no longer than `width`)."""
         prompt_ids = self._trimmed(input_ids)
-        answer_in = self.answer_ids[y][:, :-1]  # the last answer token is predicted, never read
-        answer_mask = torch.arange(answer_in.shape[1], device=y.device) < (self.answer_len[y] - 1).unsqueeze(1)
+        answer_in = self.answer_ids[y][:, : width - 1]  # the last answer token is predicted, never read
+        answer_mask = torch.arange(width - 1, device=y.device) < (self.answer_len[y] - 1).unsqueeze(1)
         tokens = torch.cat([prompt_ids, answer_in], dim=1)
         mask = torch.cat([prompt_ids != self.pad_id, answer_mask], dim=1).long()
         # Rows are left-padded, so the answer starts in the same column for every row and its
-        # positions are the last `answer_width` ones: HF's logits_to_keep computes only those.
+        # positions are the last `width` ones: HF's logits_to_keep computes only those.
         return self.backbone(
-            input_ids=tokens, attention_mask=mask, position_ids=positions_of(mask), logits_to_keep=self.answer_width
+            input_ids=tokens, attention_mask=mask, position_ids=positions_of(mask), logits_to_keep=width
         ).logits
 
     def loss(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -122,18 +126,23 @@ class AnswerGenerator(nn.Module):
         return torch.tensor(predictions, device=input_ids.device)
 
     def answer_log_likelihoods(self, input_ids: torch.Tensor, candidates: torch.Tensor) -> torch.Tensor:
-        """[batch, candidates] log p(answer + end-of-sequence | prompt), scored with the training forward."""
-        rows, k = len(input_ids), len(candidates)
-        pairs = torch.cartesian_prod(torch.arange(rows, device=input_ids.device), candidates)
-        per_chunk = max(1, RANK_CHUNK_VALUES // (self.answer_width * self.backbone.config.vocab_size))
-        scores = []
-        for chunk in pairs.split(per_chunk):
-            ids, y = input_ids[chunk[:, 0]], chunk[:, 1]
-            logits = self(ids, y).float()
-            targets = self.answer_targets(y)
-            token_logp = logits.gather(-1, targets.clamp(min=0).unsqueeze(-1)).squeeze(-1) - logits.logsumexp(-1)
-            scores.append(token_logp.masked_fill(targets == IGNORE, 0.0).sum(dim=1))
-        return torch.cat(scores).view(rows, k)
+        """[batch, candidates] log p(answer + end-of-sequence | prompt), scored with the training forward.
+
+        (example, candidate) pairs are batched by answer length, so that no output-layer row is
+        spent on padding: the vocabulary-wide output layer is most of the cost of ranking.
+        """
+        scores = torch.empty(len(input_ids), len(candidates), device=input_ids.device)
+        lengths = self.answer_len[candidates]
+        for length in lengths.unique().tolist():
+            pairs = torch.cartesian_prod(torch.arange(len(input_ids), device=input_ids.device), (lengths == length).nonzero()[:, 0])
+            for chunk in pairs.split(max(1, RANK_CHUNK_VALUES // (length * self.backbone.config.vocab_size))):
+                rows, cols = chunk[:, 0], chunk[:, 1]
+                y = candidates[cols]
+                logits = self.answer_logits(input_ids[rows], y, length).float()
+                targets = self.answer_ids[y][:, :length].unsqueeze(-1)
+                token_logp = logits.gather(-1, targets).squeeze(-1) - logits.logsumexp(dim=-1)
+                scores[rows, cols] = token_logp.sum(dim=1)
+        return scores
 
     def answer_mask(self, y: torch.Tensor) -> torch.Tensor:
         """[batch, answer width] True at the positions that predict an answer token."""
