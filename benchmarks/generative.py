@@ -54,9 +54,12 @@ class AnswerGenerator(nn.Module):
         self.pad_id, self.eos_id = tokenizer.pad_token_id, tokenizer.eos_token_id
         self.lm_eval = lm_eval
         self.tokenizer = tokenizer
-        answers = [tokenizer(" " + answer_text(c), add_special_tokens=False).input_ids + [self.eos_id] for c in class_names]
+        answers = [
+            tokenizer(" " + answer_text(c), add_special_tokens=False).input_ids + [self.eos_id] for c in class_names
+        ]
         width = max(map(len, answers))
-        self.register_buffer("answer_ids", torch.tensor([a + [self.pad_id] * (width - len(a)) for a in answers]), persistent=False)
+        padded = [a + [self.pad_id] * (width - len(a)) for a in answers]
+        self.register_buffer("answer_ids", torch.tensor(padded), persistent=False)
         self.register_buffer("answer_len", torch.tensor([len(a) for a in answers]), persistent=False)
         self.class_of_answer = {}
         for i, name in enumerate(class_names):
@@ -106,7 +109,8 @@ class AnswerGenerator(nn.Module):
         """Class ids; -1 where a generated answer is no class name. `allowed`: [batch, classes] candidates of `rank`."""
         if self.lm_eval == "rank":
             candidates = allowed.any(dim=0).nonzero().squeeze(1)
-            scores = self.answer_log_likelihoods(input_ids, candidates).masked_fill(~allowed[:, candidates], float("-inf"))
+            scores = self.answer_log_likelihoods(input_ids, candidates)
+            scores = scores.masked_fill(~allowed[:, candidates], float("-inf"))
             return candidates[scores.argmax(dim=1)]
         return self.generate_classes(input_ids)
 
@@ -133,8 +137,9 @@ class AnswerGenerator(nn.Module):
         """
         scores = torch.empty(len(input_ids), len(candidates), device=input_ids.device)
         lengths = self.answer_len[candidates]
+        examples = torch.arange(len(input_ids), device=input_ids.device)
         for length in lengths.unique().tolist():
-            pairs = torch.cartesian_prod(torch.arange(len(input_ids), device=input_ids.device), (lengths == length).nonzero()[:, 0])
+            pairs = torch.cartesian_prod(examples, (lengths == length).nonzero()[:, 0])  # (example, candidate column)
             for chunk in pairs.split(max(1, RANK_CHUNK_VALUES // (length * self.backbone.config.vocab_size))):
                 rows, cols = chunk[:, 0], chunk[:, 1]
                 y = candidates[cols]
@@ -181,7 +186,8 @@ def load_causal_lm(name: str):
         except Exception as e:  # transformers raises OSError, ValueError, HF hub errors...
             first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise UsageError(
-                f"unknown causal LM '{name}': not tiny-gpt2, and transformers could not load it as a causal LM ({first_line})"
+                f"unknown causal LM '{name}': not tiny-gpt2, "
+                f"and transformers could not load it as a causal LM ({first_line})"
             ) from None
     if tokenizer.eos_token_id is None:
         raise UsageError(f"causal LM '{name}' has no end-of-sequence token to end an answer with")
