@@ -144,9 +144,8 @@ class AnswerGenerator(nn.Module):
                 rows, cols = chunk[:, 0], chunk[:, 1]
                 y = candidates[cols]
                 logits = self.answer_logits(input_ids[rows], y, length).float()
-                targets = self.answer_ids[y][:, :length].unsqueeze(-1)
-                token_logp = logits.gather(-1, targets).squeeze(-1) - logits.logsumexp(dim=-1)
-                scores[rows, cols] = token_logp.sum(dim=1)
+                token_nll = F.cross_entropy(logits.transpose(1, 2), self.answer_ids[y][:, :length], reduction="none")
+                scores[rows, cols] = -token_nll.sum(dim=1)
         return scores
 
     def answer_mask(self, y: torch.Tensor) -> torch.Tensor:
