@@ -66,16 +66,22 @@ class TextClassifier(nn.Module):
         Rows never interact in the encoder, so running the batch as length-sorted chunks, each
         trimmed to its own longest row, gives the same features as one padded forward for far
         less padding (a random replay batch of 64 CLINC150 texts is mostly shorter than its longest).
+        The word embeddings are looked up once for the whole batch: per chunk, their backward would
+        allocate and zero a dense vocabulary-sized gradient each time (MiniLM: 47 MB, ~30 ms on CPU).
         """
         lengths = (input_ids != self.pad_id).sum(dim=1)
         order = lengths.argsort(descending=True)
-        pooled = [self._pooled(input_ids[rows], int(lengths[rows[0]])) for rows in order.split(self.chunk_rows)]
+        embeds = self.backbone.get_input_embeddings()(input_ids)
+        pooled = [
+            self._pooled(embeds[rows], input_ids[rows] != self.pad_id, int(lengths[rows[0]]))
+            for rows in order.split(self.chunk_rows)
+        ]
         return torch.cat(pooled)[order.argsort()]
 
-    def _pooled(self, input_ids: torch.Tensor, longest: int) -> torch.Tensor:
-        input_ids = input_ids[:, : max(longest, 1)]
-        mask = input_ids != self.pad_id
-        hidden = self.backbone(input_ids=input_ids, attention_mask=mask.long()).last_hidden_state
+    def _pooled(self, embeds: torch.Tensor, mask: torch.Tensor, longest: int) -> torch.Tensor:
+        longest = max(longest, 1)
+        embeds, mask = embeds[:, :longest], mask[:, :longest]
+        hidden = self.backbone(inputs_embeds=embeds, attention_mask=mask.long()).last_hidden_state
         weights = mask.unsqueeze(-1).to(hidden.dtype)
         return (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
 

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from avalanche.core import SupervisedPlugin
 
 from benchmarks.generative import DEFAULT_TEMPLATE
-from benchmarks.harness import RunConfig, build_strategy
+from benchmarks.harness import RunConfig, adamw, build_strategy
 from benchmarks.models import load_model
 from benchmarks.registry import data_dir_from, limit_per_class, load_splits, resolve_spec
 from benchmarks.sources import LabeledTexts, Splits
@@ -81,7 +81,7 @@ def train_round(backbone, task_split, data) -> tuple[float, float]:
     plain_model = build_strategy(config("finetune", backbone), task_split).model
     plain_model.add_head(task_split.task_sizes[0])
     plain_model.train()
-    optimizer = torch.optim.AdamW(plain_model.parameters(), lr=2e-5)
+    optimizer = adamw([{"params": plain_model.parameters(), "lr": 2e-5}])  # the harness's optimizer
 
     def plain_loop():
         for x, y in recorder.batches:
