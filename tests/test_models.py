@@ -31,3 +31,21 @@ def test_chunked_forward_equals_one_padded_forward_in_value_and_gradient():
         logits, grad = run(chunk_rows)
         torch.testing.assert_close(logits, whole_logits, rtol=1e-5, atol=1e-5)  # same rows, same order
         torch.testing.assert_close(grad, whole_grad, rtol=1e-4, atol=1e-6)
+
+
+def test_predict_is_the_best_allowed_logit_though_it_chunks_differently():
+    _, data = small_clinc()
+    torch.manual_seed(0)
+    backbone, tokenizer = load_backbone("tiny-bert")
+    model = TextClassifier(backbone, tokenizer.pad_token_id, chunk_rows=16, predict_chunk_rows=32)
+    model.add_head(5)
+    model.add_head(5)
+    model.eval()
+    ids = data.train_ids[:40]
+    allowed = torch.rand(len(ids), 10, generator=torch.Generator().manual_seed(1)) < 0.5
+    allowed[:, 0] = True  # every row has a candidate
+    with torch.inference_mode():
+        expected = model(ids).masked_fill(~allowed, float("-inf")).argmax(dim=1)
+        predicted = model.predict(ids, allowed)
+    assert torch.equal(predicted, expected)
+    assert len(set(predicted.tolist())) > 1  # not one class for every row

@@ -120,7 +120,7 @@ def test_offline_run_holds_the_matrices_the_results_file_holds(tmp_path, capsys)
     assert config == results["config"]
 
     history = [items(r.history.item) for r in records if r.HasField("history")]
-    per_task = [h for h in history if "task" in h]
+    per_task = [h for h in history if "acc/average_seen" in h]
     assert [h["task"] for h in per_task] == [1, 2, 3]
     for k, h in enumerate(per_task, start=1):
         # the row of task k, the average over the k seen tasks, and both matrices so far
@@ -128,8 +128,11 @@ def test_offline_run_holds_the_matrices_the_results_file_holds(tmp_path, capsys)
         assert h["acc/average_seen"] == pytest.approx(sum(R[k - 1][:k]) / k)
         assert table_rows(run_dir, h["matrix/accuracy/path"]) == R[:k]
         assert table_rows(run_dir, h["matrix/forgetting/path"]) == F[:k]
-        for name in ("accuracy", "forgetting"):
-            assert_valid_png(run_dir / "files" / h[f"heatmap/{name}/path"])
+    # The heatmaps once, at the end, over the whole matrix.
+    (images,) = [h for h in history if "heatmap/accuracy/path" in h]
+    assert images["task"] == 3
+    for name in ("accuracy", "forgetting"):
+        assert_valid_png(run_dir / "files" / images[f"heatmap/{name}/path"])
     # The last tables are exactly the results file's matrices, None where forgetting is undefined.
     assert table_rows(run_dir, per_task[-1]["matrix/accuracy/path"]) == R
     assert table_rows(run_dir, per_task[-1]["matrix/forgetting/path"]) == F and F[0] == [None, None, None]
