@@ -279,14 +279,14 @@ def run(
         with critical():
             results = save("failed", str(e))
         if tracker:
-            tracker.finish(results)
+            tracker.finish(results, method.joint)
         raise
     except Interrupted:
         with critical():
             save("stopped")
         raise
     if tracker:
-        tracker.finish(results)
+        tracker.finish(results, method.joint)
     return results
 
 

@@ -22,7 +22,6 @@ import wandb  # noqa: E402
 from avalanche.core import SupervisedPlugin  # noqa: E402
 
 from benchmarks.metrics import SUMMARY_KEYS, forgetting_matrix  # noqa: E402
-from methods.registry import METHODS  # noqa: E402
 from reports.plots import evaluated_cells, heatmap  # noqa: E402
 
 
@@ -108,7 +107,8 @@ class WandbTracker:
         """Both matrices as images, once per run: the last heatmap holds every earlier one as its
         first rows, and drawing and encoding two 15 x 15 figures after every task cost ~1.7 s."""
         rows = row_labels(len(matrix), joint)
-        record = {"heatmap/accuracy": wandb.Image(heatmap(evaluated_cells(matrix, joint), f"{self.name}: accuracy (%)", rows))}
+        fig = heatmap(evaluated_cells(matrix, joint), f"{self.name}: accuracy (%)", rows)
+        record = {"heatmap/accuracy": wandb.Image(fig)}
         if not joint:
             # Forgetting is negative where a task improved later: a diverging scale centred on 0.
             F = forgetting_matrix(matrix)
@@ -117,10 +117,10 @@ class WandbTracker:
         self.run.log({**record, "task": len(matrix)})
 
     @guarded
-    def finish(self, results: dict) -> None:
+    def finish(self, results: dict, joint: bool) -> None:
         """The heatmaps of the matrix so far and the contract's numbers (run summary); then the run is closed."""
         if results["accuracy_matrix"]:
-            self.log_heatmaps(results["accuracy_matrix"], METHODS[results["config"]["method"]].joint)
+            self.log_heatmaps(results["accuracy_matrix"], joint)
         for key in SUMMARY_KEYS:
             if results[key] is not None:
                 self.run.summary[key] = results[key]

@@ -195,7 +195,7 @@ def test_an_error_after_init_turns_logging_off_with_one_warning(tmp_path, capsys
     tracker.log_task([[0.5, 0.0], [0.25, 0.5]], joint=False)
     tracker.log_task([[0.5, 0.0], [0.25, 0.5]], joint=False)
     tracker.finish({"final_average_accuracy": 0.375, "average_incremental_accuracy": 0.4375,
-                    "forgetting": 0.25, "backward_transfer": -0.25})
+                    "forgetting": 0.25, "backward_transfer": -0.25}, joint=False)
 
     assert tracker.off
     stderr = capsys.readouterr().err
