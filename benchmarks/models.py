@@ -73,6 +73,7 @@ class TextClassifier(nn.Module):
         allocate and zero a dense vocabulary-sized gradient each time (MiniLM: 47 MB, ~30 ms on CPU).
         """
         lengths = (input_ids != self.pad_id).sum(dim=1)
+        input_ids = input_ids[:, : max(int(lengths.max()), 1)]  # rows come padded to max_length
         order = lengths.argsort(descending=True)
         embeds = self.backbone.get_input_embeddings()(input_ids)
         pooled = [
