@@ -311,6 +311,7 @@ def results_record(config: RunConfig, progress: dict, status: str, buffer_bytes:
         "train_seconds": train_seconds,
         "eval_seconds": progress["eval_seconds"],
         "train_examples_per_second": progress["examples"] / train_seconds if train_seconds else None,
+        "threads": torch.get_num_threads(),  # CPU kernels sum in per-thread parts: part of reproducing a run
         "buffer_bytes": buffer_bytes,
         "config": asdict(config),
     }

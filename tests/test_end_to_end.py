@@ -18,7 +18,7 @@ from tests.small_stream import DATA_DIR, small_clinc, write_small_clinc_csv
 CONTRACT_KEYS = {
     "method", "benchmark", "scenario", "seed", "backbone", "head", "num_tasks", "accuracy_matrix",
     "final_average_accuracy", "average_incremental_accuracy", "forgetting", "backward_transfer",
-    "train_seconds", "eval_seconds", "train_examples_per_second", "config",
+    "train_seconds", "eval_seconds", "train_examples_per_second", "threads", "config",
 }
 FAST = ["--backbone", "tiny-bert", "--lr", "1e-3", "--head-lr", "1e-2", "--wandb", "disabled"]
 

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 
+import torch
+
 import run_benchmark
+from benchmarks.parallel import threads_per_run
 from tests.small_stream import write_small_clinc_csv
 
 RUNS = ["small-cil-derpp-seed0", "small-cil-lwf-seed0", "small-cil-derpp-seed1"]
-TIMINGS = {"train_seconds", "eval_seconds", "train_examples_per_second"}
+RUNTIME = {"train_seconds", "eval_seconds", "train_examples_per_second", "threads"}
 
 
 def test_ray_with_two_workers_matches_the_sequential_grid(tmp_path, capsys):
@@ -22,5 +25,6 @@ def test_ray_with_two_workers_matches_the_sequential_grid(tmp_path, capsys):
     for name in RUNS:
         sequential, ray = (json.loads((tmp_path / d / name / "results.json").read_text()) for d in ("sequential", "ray"))
         assert ray["status"] == "finished"
-        assert {k: v for k, v in ray.items() if k not in TIMINGS} == {k: v for k, v in sequential.items() if k not in TIMINGS}
+        assert (ray["threads"], sequential["threads"]) == (threads_per_run(2), torch.get_num_threads())
+        assert {k: v for k, v in ray.items() if k not in RUNTIME} == {k: v for k, v in sequential.items() if k not in RUNTIME}
     assert len(list((tmp_path / "ray").glob("*/results.json"))) == 4
