@@ -8,8 +8,9 @@ harness drew; (b) step time of ER vs DER++ `stored` vs DER++ `teacher` on the se
 the same stream; (c) evaluation throughput of the harness vs a plain batched forward;
 (d) buffer bytes per example. With `--head lm` (the generative head): (b) and (d), and
 instead of (a) and (c) evaluation throughput of `rank` vs `generate`. Contenders alternate
-within each round so that machine noise hits them alike; every figure is the median over
-rounds. The last line printed is JSON.
+within each round so that machine noise hits them alike, and which one goes first changes from
+round to round. Each round's figures are printed, then the medians over rounds; the last line
+printed is JSON.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from avalanche.core import SupervisedPlugin
 
+from benchmarks.checkpoint import rng_states, set_rng_states
 from benchmarks.generative import DEFAULT_TEMPLATE
 from benchmarks.harness import RunConfig, adamw, build_strategy
 from benchmarks.models import load_model
@@ -72,50 +74,75 @@ def timed(fn) -> float:
     return time.perf_counter() - start
 
 
-def train_round(backbone, task_split, data) -> tuple[float, float]:
-    """(harness, plain) examples per second on identical batches, models and initial weights."""
+def in_turn(names: list[str], turn: int) -> list[str]:
+    """`names` rotated by `turn`: over rounds no contender always goes first, in the other's wake."""
+    k = turn % len(names)
+    return names[k:] + names[:k]
+
+
+def train_round(backbone, task_split, data, batches: list | None = None) -> tuple[float, float, object, list]:
+    """(harness, plain) examples per second on identical batches, models and initial weights; the
+    trained strategy; the batches.
+
+    The harness trains from the random state it was built in, so it draws the same batches in
+    every round; given an earlier round's `batches`, the plain loop goes first.
+    """
     recorder = BatchRecorder()
     bench = build_benchmark(data, task_split, "cil")
     strategy = build_strategy(config("finetune", backbone), task_split, extra_plugins=[recorder])
-    harness = timed(lambda: strategy.train(bench.train_stream[0]))
+    built = rng_states()
     plain_model = build_strategy(config("finetune", backbone), task_split).model
     plain_model.add_head(task_split.task_sizes[0])
     plain_model.train()
     optimizer = adamw([{"params": plain_model.parameters(), "lr": 2e-5}])  # the harness's optimizer
 
-    def plain_loop():
-        for x, y in recorder.batches:
+    def harness():
+        set_rng_states(built)
+        strategy.train(bench.train_stream[0])
+
+    def plain():
+        for x, y in batches or recorder.batches:
             optimizer.zero_grad()
             F.cross_entropy(plain_model(x), y).backward()
             optimizer.step()
 
+    contenders = {"harness": harness, "plain": plain}
+    seconds = {name: timed(contenders[name]) for name in in_turn(list(contenders), 1 if batches else 0)}
+    if batches and not all(
+        torch.equal(x, x2) and torch.equal(y, y2) for (x, y), (x2, y2) in zip(batches, recorder.batches, strict=True)
+    ):
+        raise RuntimeError("the harness drew other batches than in the first round: the comparison is void")
     examples = sum(len(y) for _, y in recorder.batches)
-    return examples / harness, examples / timed(plain_loop), strategy
+    return examples / seconds["harness"], examples / seconds["plain"], strategy, recorder.batches
 
 
-def eval_round(strategy, bench) -> tuple[float, float]:
+def eval_round(strategy, bench, turn: int = 0) -> tuple[float, float]:
     """(harness, plain) evaluation examples per second on the first task's test set.
 
     The plain loop calls the model's own `predict` on the same batches: what differs is the harness.
     """
     experience = bench.test_stream[0]
     ids = torch.stack([experience.dataset[i][0] for i in range(len(experience.dataset))])
-    harness = timed(lambda: strategy.eval([experience]))
-    model = strategy.model.eval()
+    model = strategy.model
 
-    def plain_forward():
+    def plain():
+        model.eval()
         with torch.inference_mode():
             for i in range(0, len(ids), strategy.eval_mb_size):
                 batch = ids[i : i + strategy.eval_mb_size]
                 model.predict(batch, torch.ones(len(batch), model.num_classes, dtype=torch.bool))
 
-    return len(ids) / harness, len(ids) / timed(plain_forward)
+    contenders = {"harness": lambda: strategy.eval([experience]), "plain": plain}
+    seconds = {name: timed(contenders[name]) for name in in_turn(list(contenders), turn)}
+    return len(ids) / seconds["harness"], len(ids) / seconds["plain"]
 
 
-def step_round(backbone, task_split, data, head: str = "linear") -> dict:
+def step_round(backbone, task_split, data, head: str = "linear", turn: int = 0) -> dict:
     """Seconds per step on task 1 (buffer filled, teacher taken) and bytes per buffered example."""
+    methods = {"er": ("er", {}), "stored": ("derpp", {}), "teacher": ("derpp", {"derpp_logits": "teacher"})}
     out = {}
-    for label, method, hp in (("er", "er", {}), ("stored", "derpp", {}), ("teacher", "derpp", {"derpp_logits": "teacher"})):
+    for label in in_turn(list(methods), turn):
+        method, hp = methods[label]
         bench = build_benchmark(data, task_split, "cil")
         strategy = build_strategy(config(method, backbone, head, **hp), task_split)
         strategy.train(bench.train_stream[0])
@@ -127,12 +154,12 @@ def step_round(backbone, task_split, data, head: str = "linear") -> dict:
     return out
 
 
-def lm_eval_round(strategy, bench) -> dict:
+def lm_eval_round(strategy, bench, turn: int = 0) -> dict:
     """Evaluation examples per second of the generative head in each mode, same model and examples."""
     experiences = bench.test_stream[:2]  # CIL after task 1: rank scores every label of both tasks
     examples = sum(len(e.dataset) for e in experiences)
     out = {}
-    for mode in ("generate", "rank"):
+    for mode in in_turn(["generate", "rank"], turn):
         strategy.model.lm_eval = mode
         out[mode] = examples / timed(lambda: strategy.eval(experiences))
     return out
@@ -142,13 +169,14 @@ def lm_main(args) -> dict:
     """(b), (d) and rank vs generate on the generative head."""
     task_split, data = two_task_stream(args.backbone, args.per_class, args.data_dir, head="lm")
     rounds = {k: [] for k in ("er", "stored", "teacher", "generate", "rank")}
-    for _ in range(args.repeats):
-        steps = step_round(args.backbone, task_split, data, head="lm")
+    for turn in range(args.repeats):
+        steps = step_round(args.backbone, task_split, data, head="lm", turn=turn)
         for k in ("er", "stored", "teacher"):
             rounds[k].append(steps[k])
         bytes_per_example = {k: steps[f"{k}_bytes"] for k in ("er", "stored", "teacher")}
-        for mode, rate in lm_eval_round(steps["strategy"], build_benchmark(data, task_split, "cil")).items():
+        for mode, rate in lm_eval_round(steps["strategy"], build_benchmark(data, task_split, "cil"), turn).items():
             rounds[mode].append(rate)
+        print_round(turn, rounds)
     med = {k: statistics.median(v) for k, v in rounds.items()}
     print(f"backbone {args.backbone}, head lm (stored: top-{HYPERPARAMETERS['derpp_topk']}), {args.repeats} round(s), medians")
     print(f"  eval examples/s    generate {med['generate']:8.1f}   rank {med['rank']:8.1f}")
@@ -157,6 +185,12 @@ def lm_main(args) -> dict:
               "rank_vs_generate_eval": med["rank"] / med["generate"], **replay}
     print(json.dumps(result))
     return result
+
+
+def print_round(turn: int, rounds: dict) -> None:
+    """This round's figures, so that a reader sees the spread behind the medians."""
+    figures = "  ".join(f"{k} {v[turn]:.4g}" for k, v in rounds.items())
+    print(f"round {turn + 1}: {figures}", flush=True)
 
 
 def replay_figures(med: dict, bytes_per_example: dict) -> dict:
@@ -178,28 +212,29 @@ def main(argv=None) -> dict:
     p.add_argument("--data-dir", help="folder holding clinc150/ (or set CLBENCH_DATA_DIR)")
     p.add_argument("--per-class", type=int, default=32, help="training examples per class (20 classes, 2 tasks)")
     p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--quick", action="store_true", help="tiny backbone, 8 examples per class, 1 round (CI)")
+    p.add_argument("--quick", action="store_true", help="tiny backbone, 8 examples per class, 2 rounds: each order (CI)")
     args = p.parse_args(argv)
     lm = args.head == "lm"
     if args.quick:
-        args.backbone, args.per_class, args.repeats = "tiny-gpt2" if lm else "tiny-bert", 8, 1
+        args.backbone, args.per_class, args.repeats = "tiny-gpt2" if lm else "tiny-bert", 8, 2
     args.backbone = args.backbone or ("tiny-gpt2" if lm else "minilm")
     if lm:
         return lm_main(args)
     task_split, data = two_task_stream(args.backbone, args.per_class, args.data_dir)
     rounds = {k: [] for k in ("harness_train", "plain_train", "harness_eval", "plain_eval", "er", "stored", "teacher")}
-    bytes_per_example = {}
-    for _ in range(args.repeats):
-        harness, plain, strategy = train_round(args.backbone, task_split, data)
+    bytes_per_example, batches = {}, None
+    for turn in range(args.repeats):
+        harness, plain, strategy, batches = train_round(args.backbone, task_split, data, batches if turn % 2 else None)
         rounds["harness_train"].append(harness)
         rounds["plain_train"].append(plain)
-        harness, plain = eval_round(strategy, build_benchmark(data, task_split, "cil"))
+        harness, plain = eval_round(strategy, build_benchmark(data, task_split, "cil"), turn)
         rounds["harness_eval"].append(harness)
         rounds["plain_eval"].append(plain)
-        steps = step_round(args.backbone, task_split, data)
+        steps = step_round(args.backbone, task_split, data, turn=turn)
         for k in ("er", "stored", "teacher"):
             rounds[k].append(steps[k])
         bytes_per_example = {k: steps[f"{k}_bytes"] for k in ("er", "stored", "teacher")}
+        print_round(turn, rounds)
     med = {k: statistics.median(v) for k, v in rounds.items()}
     print(f"backbone {args.backbone}, {args.repeats} round(s), medians")
     print(f"  train examples/s   harness {med['harness_train']:8.1f}   plain {med['plain_train']:8.1f}")
