@@ -1,28 +1,28 @@
-"""Learning without Forgetting on our concatenated task heads.
+"""Learning without Forgetting (Li & Hoiem, 2016) on the suite's heads:
 
-Avalanche's `LwFPlugin` distils one softmax over all old units for a single-head model and
-keys old classes by dataset task label, which mis-handles TIL on concatenated heads (only
-task 0's classes would be distilled). Here: CIL distils the softmax over all old columns;
-TIL distils each old task head separately and averages over heads. On the generative head
-it distils the vocabulary distribution at every answer position of the new examples.
+    loss = CE(new) + alpha * KL_T(current model || previous model) on the new examples,
+
+the KL at temperature T averaged over the distillation groups of the output space: the softmax
+over all old columns in CIL, each old task head separately in TIL, the vocabulary distribution at
+every answer position on the generative head. Avalanche's `LwFPlugin` distils one softmax over
+all old units and keys old classes by dataset task label, which on concatenated heads distils
+only task 0's classes in TIL.
 """
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from avalanche.core import SupervisedPlugin
 
-from methods.snapshot import TeacherCheckpoint, frozen_copy
+from methods.plugin import MethodPlugin
+from methods.snapshot import frozen_copy, restored_teacher, teacher_state
 
 
-class LwFPlugin(TeacherCheckpoint, SupervisedPlugin):
-    def __init__(self, alpha: float, temperature: float, task_split, scenario: str):
+class LwFPlugin(MethodPlugin):
+    def __init__(self, alpha: float, temperature: float):
         super().__init__()
         self.alpha = alpha
         self.temperature = temperature
-        self.task_split = task_split
-        self.scenario = scenario
         self.teacher = None
 
     def after_training_exp(self, strategy, **kwargs):
@@ -31,21 +31,19 @@ class LwFPlugin(TeacherCheckpoint, SupervisedPlugin):
     def before_backward(self, strategy, **kwargs):
         if self.teacher is None:
             return
-        n = strategy.num_new
+        n, space = strategy.num_new, strategy.output_space
+        x, y = strategy.mb_x[:n], strategy.mb_y[:n]
         with torch.no_grad(), strategy.autocast():
-            old = self.teacher(strategy.mb_x[:n], strategy.mb_y[:n]).float()
-        new = strategy.mb_output[:n, : old.shape[1]]
-        if strategy.model.generative:
-            positions = strategy.model.answer_mask(strategy.mb_y[:n])
-            kd = self.kl(new[positions], old[positions])  # [answer tokens, vocabulary]
-        elif self.scenario == "til":
-            heads = [self.task_split.columns(t) for t in range(len(self.teacher.heads))]
-            kd = torch.stack([self.kl(new[:, cols], old[:, cols]) for cols in heads]).mean()
-        else:
-            kd = self.kl(new, old)
-        strategy.loss_terms["lwf_kd"] = kd.detach()
-        strategy.loss = strategy.loss + self.alpha * kd
+            old = space.logits(self.teacher, x, y).float()
+        groups = space.kd_pairs(strategy.mb_output[:n], old, y)
+        self.add_loss(strategy, "lwf_kd", self.alpha, torch.stack([self.kl(new, old) for new, old in groups]).mean())
 
     def kl(self, new: torch.Tensor, old: torch.Tensor) -> torch.Tensor:
         T = self.temperature
         return F.kl_div(F.log_softmax(new / T, dim=1), F.softmax(old / T, dim=1), reduction="batchmean")
+
+    def checkpoint_state(self) -> dict:
+        return teacher_state(self.teacher)
+
+    def restore_checkpoint(self, state: dict, model) -> None:
+        self.teacher = restored_teacher(state, model)

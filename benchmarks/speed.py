@@ -24,13 +24,13 @@ import torch
 import torch.nn.functional as F
 from avalanche.core import SupervisedPlugin
 
-from benchmarks.checkpoint import rng_states, set_rng_states
-from benchmarks.generative import DEFAULT_TEMPLATE
-from benchmarks.harness import RunConfig, adamw, build_strategy
-from benchmarks.models import load_model
-from benchmarks.registry import data_dir_from, limit_per_class, load_splits, resolve_spec
-from benchmarks.sources import LabeledTexts, Splits
-from benchmarks.stream import build_benchmark, class_order, split_classes, tokenize
+from benchmarks.engine.checkpoint import rng_states, set_rng_states
+from benchmarks.models.generative import DEFAULT_TEMPLATE
+from benchmarks.data.prepare import prepare_stream
+from benchmarks.data.registry import data_dir_from, resolve_spec
+from benchmarks.data.stream import build_benchmark
+from benchmarks.engine.config import RunConfig
+from benchmarks.engine.strategy import adamw, build_strategy
 from methods.registry import HYPERPARAMETERS
 
 
@@ -47,18 +47,11 @@ class BatchRecorder(SupervisedPlugin):
 
 def two_task_stream(backbone: str, per_class: int, data_dir, classes: int = 20, head: str = "linear"):
     """The first `classes` CLINC150 intents in 2 tasks, `per_class` training examples each."""
-    splits = load_splits(resolve_spec("clinc150"), data_dir_from(data_dir), seed=0)
-    keep = set(class_order(splits.train.labels, None)[:classes])
-
-    def only(part):
-        pairs = [(t, y) for t, y in zip(part.texts, part.labels) if y in keep]
-        return LabeledTexts([t for t, _ in pairs], [y for _, y in pairs])
-
-    splits = Splits(limit_per_class(only(splits.train), per_class, seed=0), only(splits.test))
-    task_split = split_classes(class_order(splits.train.labels, None), 2)
-    _, tokenizer = load_model(backbone, head, task_split.class_names)
-    template = DEFAULT_TEMPLATE if head == "lm" else None
-    return task_split, tokenize(splits, task_split, tokenizer, max_length=50, prompt_template=template)
+    stream = prepare_stream(
+        resolve_spec("clinc150"), data_dir_from(data_dir), backbone=backbone, head=head, num_tasks=2, max_length=50,
+        prompt_template=DEFAULT_TEMPLATE if head == "lm" else None, limit=per_class, first_classes=classes,
+    )
+    return stream.task_split, stream.data
 
 
 def config(method: str, backbone: str, head: str = "linear", lm_eval: str | None = None, **hp) -> RunConfig:
@@ -148,7 +141,7 @@ def step_round(backbone, task_split, data, head: str = "linear", turn: int = 0) 
         strategy.train(bench.train_stream[0])
         steps = -(-len(bench.train_stream[1].dataset) // strategy.train_mb_size)
         out[label] = timed(lambda: strategy.train(bench.train_stream[1])) / steps
-        buffer = next(p.buffer for p in strategy.plugins if hasattr(p, "buffer"))
+        buffer = strategy.method_plugin.buffer
         out[f"{label}_bytes"] = buffer.nbytes() / buffer.capacity  # the tensors are allocated whole
     out["strategy"] = strategy
     return out

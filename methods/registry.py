@@ -1,6 +1,6 @@
-"""`--methods` names -> Avalanche plugin sets, with every method's defaults in one place.
+"""`--methods` names -> Avalanche plugins, with every method's defaults in one place.
 
-Adding a method = one plugin file + one entry in METHODS. The plugin modules import
+Adding a method = one `methods.plugin.MethodPlugin` file + one entry in METHODS. The plugin modules import
 avalanche (about 10 s), so they are imported when a run builds its plugins: the CLI
 can reject a bad `--methods` at once.
 """
@@ -33,11 +33,9 @@ def defaults_for(head: str) -> dict:
 
 @dataclass(frozen=True)
 class RunContext:
-    """What a method needs to build its plugins for one run."""
+    """What a method needs to build its plugin for one run."""
 
     hp: dict
-    task_split: object
-    scenario: str
     batch_size: int
     seed: int
     head: str = "linear"
@@ -45,40 +43,44 @@ class RunContext:
 
 @dataclass(frozen=True)
 class Method:
-    build: Callable[[RunContext], list]
+    build: Callable[[RunContext], object]  # the method's MethodPlugin, or None (plain fine-tuning)
     joint: bool = False  # train once on the union of all tasks
     uses: tuple[str, ...] = ()  # which HYPERPARAMETERS matter (recorded in the config)
     cost: float = 1.0  # training compute relative to fine-tuning: parallel grids start the costly runs first
 
 
-def _replay(ctx: RunContext, beta: float, store_logits: bool):
+def _buffer(ctx: RunContext, store_logits: bool):
     from methods.buffer import ReservoirBuffer
-    from methods.replay import ReplayPlugin
 
     topk = ctx.hp["derpp_topk"] if store_logits and ctx.head == "lm" else None
-    buffer = ReservoirBuffer(ctx.hp["buffer_size"], seed=ctx.seed, store_logits=store_logits, topk=topk)
-    return ReplayPlugin(buffer, ctx.hp["replay_batch_size"] or ctx.batch_size, beta)
+    return ReservoirBuffer(ctx.hp["buffer_size"], seed=ctx.seed, store_logits=store_logits, topk=topk)
 
 
-def _derpp(ctx: RunContext) -> list:
-    from methods.distillation import LogitDistillationPlugin
+def _er(ctx: RunContext):
+    from methods.replay import ReplayPlugin
+
+    return ReplayPlugin(_buffer(ctx, store_logits=False), ctx.hp["replay_batch_size"] or ctx.batch_size, beta=1.0)
+
+
+def _derpp(ctx: RunContext):
+    from methods.derpp import DERppPlugin
 
     source = ctx.hp["derpp_logits"]
-    replay = _replay(ctx, ctx.hp["beta"], store_logits=source == "stored")
-    return [replay, LogitDistillationPlugin(replay, ctx.hp["alpha"], source, ctx.task_split, ctx.scenario)]
+    buffer = _buffer(ctx, store_logits=source == "stored")
+    return DERppPlugin(buffer, ctx.hp["replay_batch_size"] or ctx.batch_size, ctx.hp["alpha"], ctx.hp["beta"], source)
 
 
-def _lwf(ctx: RunContext) -> list:
+def _lwf(ctx: RunContext):
     from baselines.lwf import LwFPlugin
 
-    return [LwFPlugin(ctx.hp["lwf_alpha"], ctx.hp["lwf_temperature"], ctx.task_split, ctx.scenario)]
+    return LwFPlugin(ctx.hp["lwf_alpha"], ctx.hp["lwf_temperature"])
 
 
 METHODS = {
-    "finetune": Method(lambda ctx: []),
-    "joint": Method(lambda ctx: [], joint=True),
+    "finetune": Method(lambda ctx: None),
+    "joint": Method(lambda ctx: None, joint=True),
     # Replay doubles the rows of a step; DER++ adds the distillation term (and in teacher mode a forward).
-    "er": Method(lambda ctx: [_replay(ctx, beta=1.0, store_logits=False)], uses=("buffer_size", "replay_batch_size"),
+    "er": Method(_er, uses=("buffer_size", "replay_batch_size"),
                  cost=2.0),
     "derpp": Method(_derpp, uses=("buffer_size", "replay_batch_size", "alpha", "beta", "derpp_logits", "derpp_topk"),
                     cost=2.1),

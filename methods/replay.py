@@ -1,15 +1,15 @@
-"""Replay from a reservoir buffer in one joint batch: ER, and the replay half of DER++."""
+"""Experience replay from a reservoir buffer in one joint batch: ER, and the replay half of DER++."""
 
 from __future__ import annotations
 
 import torch
-from avalanche.core import SupervisedPlugin
 
 from methods.buffer import BufferBatch, ReservoirBuffer
+from methods.plugin import MethodPlugin
 
 
-class ReplayPlugin(SupervisedPlugin):
-    """Appends a buffer draw to every training batch and adds `beta * CE(buffer)`.
+class ReplayPlugin(MethodPlugin):
+    """Appends a buffer draw to every training batch and adds `beta * CE(buffer)` (ER: beta = 1).
 
     The strategy's own criterion covers the first `strategy.num_new` rows (the new data);
     one forward pass serves both parts. After the update the new examples enter the buffer,
@@ -29,6 +29,9 @@ class ReplayPlugin(SupervisedPlugin):
     def restore_checkpoint(self, state: dict, model) -> None:
         self.buffer.load_state_dict(state)
 
+    def memory_bytes(self) -> int:
+        return self.buffer.nbytes()
+
     def before_forward(self, strategy, **kwargs):
         if len(self.buffer) == 0:
             self.drawn = None
@@ -40,10 +43,9 @@ class ReplayPlugin(SupervisedPlugin):
     def before_backward(self, strategy, **kwargs):
         if self.drawn is None:
             return
-        n = strategy.num_new
-        replay_ce = strategy.classification_loss(strategy.mb_output[n:], self.drawn.y, self.drawn.task)
-        strategy.loss_terms["replay_ce"] = replay_ce.detach()
-        strategy.loss = strategy.loss + self.beta * replay_ce
+        buffer_logits = strategy.mb_output[strategy.num_new :]
+        replay_ce = strategy.output_space.loss(buffer_logits, self.drawn.y, self.drawn.task)
+        self.add_loss(strategy, "replay_ce", self.beta, replay_ce)
 
     def after_training_iteration(self, strategy, **kwargs):
         n = strategy.num_new

@@ -14,15 +14,11 @@ def frozen_copy(model: nn.Module) -> nn.Module:
     return teacher
 
 
-class TeacherCheckpoint:
-    """Checkpoint support for a plugin whose `teacher` is a frozen copy taken at the end of a task.
+def teacher_state(teacher) -> dict:
+    """At a task boundary the teacher equals the model: a checkpoint records only whether one exists."""
+    return {"has_teacher": teacher is not None}
 
-    At a task boundary the teacher equals the model, so a checkpoint records only whether one
-    exists and a resumed run rebuilds it from the restored model.
-    """
 
-    def checkpoint_state(self) -> dict:
-        return {"has_teacher": self.teacher is not None}
-
-    def restore_checkpoint(self, state: dict, model: nn.Module) -> None:
-        self.teacher = frozen_copy(model) if state["has_teacher"] else None
+def restored_teacher(state: dict, model: nn.Module):
+    """The teacher of `teacher_state`, rebuilt from the restored model."""
+    return frozen_copy(model) if state["has_teacher"] else None

@@ -14,6 +14,7 @@ import argparse
 import os
 import sys
 
+from benchmarks.errors import first_line
 from reports.collect import ReportError, collect
 from reports.render import write_report
 
@@ -42,8 +43,7 @@ def save_wandb_report(args: argparse.Namespace) -> str:
         report.save()
         return report.url
     except Exception as e:  # no network, no login, unknown project: all mean "not saved"
-        first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise ReportError(f"the W&B report was not saved ({first_line})") from e
+        raise ReportError(f"the W&B report was not saved ({first_line(e)})") from e
 
 
 def main(argv=None) -> int:

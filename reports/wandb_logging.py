@@ -21,6 +21,7 @@ os.environ.setdefault("WANDB_SILENT", "true")  # no banners between the benchmar
 import wandb  # noqa: E402
 from avalanche.core import SupervisedPlugin  # noqa: E402
 
+from benchmarks.errors import first_line  # noqa: E402
 from benchmarks.metrics import SUMMARY_KEYS, forgetting_matrix  # noqa: E402
 from reports.plots import evaluated_cells, heatmap  # noqa: E402
 
@@ -45,8 +46,7 @@ def guarded(method):
             return method(self, *args, **kwargs)
         except Exception as e:
             self.off = True
-            reason = str(e).strip().splitlines()[0] if str(e).strip() else ""
-            print(f"warning: W&B logging is off for {self.name} ({type(e).__name__}: {reason})", file=sys.stderr)
+            print(f"warning: W&B logging is off for {self.name} ({type(e).__name__}: {first_line(e)})", file=sys.stderr)
             if self.run is not None:
                 try:
                     self.run.finish(exit_code=1)
@@ -58,7 +58,7 @@ def guarded(method):
 
 
 class WandbTracker:
-    """One W&B run per (benchmark, scenario, method, seed); `benchmarks.harness.run` calls it."""
+    """One W&B run per (benchmark, scenario, method, seed); `benchmarks.engine.run.run` calls it."""
 
     def __init__(self, mode: str, directory, project: str, entity: str | None, group: str, log_every: int = 50):
         self.mode, self.directory, self.project, self.entity, self.group = mode, directory, project, entity, group

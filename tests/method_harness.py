@@ -7,10 +7,12 @@ from dataclasses import dataclass, field
 import torch
 from avalanche.core import SupervisedPlugin
 
-from benchmarks.harness import ContinualStrategy, RunConfig, seed_everything
-from benchmarks.models import load_model
-from benchmarks.stream import build_benchmark
+from benchmarks.data.stream import build_benchmark
+from benchmarks.engine.config import RunConfig
+from benchmarks.engine.strategy import ContinualStrategy, seed_everything
+from benchmarks.models.loading import load_model
 from methods.registry import HYPERPARAMETERS, METHODS, RunContext
+from methods.replay import ReplayPlugin
 from tests.small_stream import small_clinc
 
 
@@ -49,7 +51,7 @@ class LossProbe(SupervisedPlugin):
 
 
 def make_strategy(method: str, scenario: str, batch_size: int = 8, head: str = "linear", **hp):
-    """(strategy, benchmark, method plugins, probe) for a real run on the small stream.
+    """(strategy, benchmark, the method's plugin, probe) for a real run on the small stream.
 
     `head="lm"`: tiny-gpt2 answering with label names, on 10 examples per class.
     """
@@ -64,8 +66,9 @@ def make_strategy(method: str, scenario: str, batch_size: int = 8, head: str = "
     seed_everything(0)
     model, _ = load_model(backbone, head, task_split.class_names)
     bench = build_benchmark(data, task_split, scenario)
-    plugins = METHODS[method].build(RunContext(hp, task_split, scenario, batch_size, 0, head))
-    replay = next((p for p in plugins if hasattr(p, "buffer")), None)
-    probe = LossProbe(replay=replay)
-    strategy = ContinualStrategy(model=model, config=config, task_split=task_split, plugins=plugins + [probe])
-    return strategy, bench, plugins, probe
+    plugin = METHODS[method].build(RunContext(hp, batch_size, 0, head))
+    probe = LossProbe(replay=plugin if isinstance(plugin, ReplayPlugin) else None)
+    strategy = ContinualStrategy(
+        model=model, config=config, task_split=task_split, method_plugin=plugin, extra_plugins=[probe]
+    )
+    return strategy, bench, plugin, probe

@@ -6,16 +6,11 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-from benchmarks.registry import limit_per_class, load_splits, resolve_spec
-from benchmarks.sources import LabeledTexts, Splits
-from benchmarks.stream import class_order, split_classes, tokenize
+from benchmarks.data.prepare import only_classes, prepare_stream
+from benchmarks.data.registry import limit_per_class, load_splits, resolve_spec
+from benchmarks.data.stream import class_order
 
 DATA_DIR = Path(os.environ.get("CLBENCH_DATA_DIR") or Path(__file__).resolve().parents[2] / "shared" / "data")
-
-
-def _keep(part: LabeledTexts, classes: set[str]) -> LabeledTexts:
-    pairs = [(t, y) for t, y in zip(part.texts, part.labels) if y in classes]
-    return LabeledTexts([t for t, _ in pairs], [y for _, y in pairs])
 
 
 @lru_cache(maxsize=None)
@@ -24,17 +19,15 @@ def small_clinc(num_classes: int = 12, num_tasks: int = 4, per_class: int = 30, 
 
     `head="lm"`: prompts for tiny-gpt2 (default template); else texts for tiny-bert.
     """
-    from benchmarks.generative import DEFAULT_TEMPLATE
-    from benchmarks.models import load_model
+    from benchmarks.models.generative import DEFAULT_TEMPLATE
 
-    splits = load_splits(resolve_spec("clinc150"), DATA_DIR, seed=0)
-    classes = set(class_order(splits.train.labels, None)[:num_classes])
-    train = limit_per_class(_keep(splits.train, classes), per_class, seed=0)
-    splits = Splits(train, _keep(splits.test, classes))
-    task_split = split_classes(class_order(train.labels, None), num_tasks)
     lm = head == "lm"
-    _, tokenizer = load_model("tiny-gpt2" if lm else "tiny-bert", head, task_split.class_names)
-    return task_split, tokenize(splits, task_split, tokenizer, 32 if lm else 24, DEFAULT_TEMPLATE if lm else None)
+    stream = prepare_stream(
+        resolve_spec("clinc150"), DATA_DIR, backbone="tiny-gpt2" if lm else "tiny-bert", head=head,
+        num_tasks=num_tasks, max_length=32 if lm else 24, prompt_template=DEFAULT_TEMPLATE if lm else None,
+        limit=per_class, first_classes=num_classes,
+    )
+    return stream.task_split, stream.data
 
 
 def write_small_clinc_csv(path: Path, num_classes: int = 10, per_class_train: int = 30) -> Path:
@@ -43,8 +36,8 @@ def write_small_clinc_csv(path: Path, num_classes: int = 10, per_class_train: in
 
     splits = load_splits(resolve_spec("clinc150"), DATA_DIR, seed=0)
     classes = set(class_order(splits.train.labels, None)[:num_classes])
-    train = limit_per_class(_keep(splits.train, classes), per_class_train, seed=0)
-    test = _keep(splits.test, classes)
+    train = limit_per_class(only_classes(splits.train, classes), per_class_train, seed=0)
+    test = only_classes(splits.test, classes)
     with open(path, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["text", "label", "split"])

@@ -50,7 +50,7 @@ def test_same_seed_same_buffer():
 
 
 def test_stored_logits_are_the_outputs_at_insertion():
-    strategy, bench, (replay, _), probe = make_strategy("derpp", "cil", buffer_size=10_000)
+    strategy, bench, replay, probe = make_strategy("derpp", "cil", buffer_size=10_000)
     strategy.train(bench.train_stream[0])
     outputs = torch.cat([s.output[: s.num_new] for s in probe.steps])
     labels = torch.cat([s.y[: s.num_new] for s in probe.steps])

@@ -50,7 +50,7 @@ def train_tasks(strategy, bench, tasks: int):
 @pytest.mark.parametrize("scenario", ["cil", "til"])
 def test_stored_logits_loss_matches_hand_computation(scenario):
     alpha, beta = 0.3, 0.7
-    strategy, bench, (replay, distill), probe = make_strategy(
+    strategy, bench, derpp, probe = make_strategy(
         "derpp", scenario, alpha=alpha, beta=beta, buffer_size=200, derpp_logits="stored"
     )
     train_tasks(strategy, bench, 2)
@@ -68,7 +68,7 @@ def test_stored_logits_loss_matches_hand_computation(scenario):
 
 def test_stored_logits_ignore_padding_columns():
     """A task-0 target has 3 columns; the zero padding beyond them must not be distilled toward."""
-    strategy, bench, (replay, distill), probe = make_strategy("derpp", "cil", alpha=1.0, beta=0.0, buffer_size=200)
+    strategy, bench, derpp, probe = make_strategy("derpp", "cil", alpha=1.0, beta=0.0, buffer_size=200)
     train_tasks(strategy, bench, 2)
     step = next(s for s in probe.steps if s.drawn is not None and len(set(s.drawn.width.tolist())) > 1)
     widths = step.drawn.width.numpy()
@@ -81,14 +81,14 @@ def test_stored_logits_ignore_padding_columns():
 @pytest.mark.parametrize("scenario", ["cil", "til"])
 def test_teacher_logits_loss_matches_hand_computation(scenario):
     alpha, beta = 0.4, 0.6
-    strategy, bench, (replay, distill), probe = make_strategy(
+    strategy, bench, derpp, probe = make_strategy(
         "derpp", scenario, alpha=alpha, beta=beta, buffer_size=200, derpp_logits="teacher"
     )
     train_tasks(strategy, bench, 1)
     task0_steps = list(probe.steps)
     assert any(s.drawn is not None for s in task0_steps)  # replay CE already runs in task 0 ...
     assert all("mse" not in s.loss_terms for s in task0_steps)  # ... distillation does not
-    teacher = distill.teacher
+    teacher = derpp.teacher
     strategy.train(bench.train_stream[1])
     for step in probe.steps[len(task0_steps):]:
         with torch.no_grad():
@@ -100,18 +100,18 @@ def test_teacher_logits_loss_matches_hand_computation(scenario):
     if scenario == "til":
         # Task-1 rows have no teacher head: they are never distilled toward an untrained copy.
         step = next(s for s in probe.steps[len(task0_steps):] if (s.drawn.task == 1).any() and (s.drawn.task == 0).any())
-        mask = distill.column_mask(torch.full_like(step.drawn.y, TASK_SIZE), step.drawn.task, TASK_SIZE)
+        mask = strategy.output_space.column_mask(torch.full_like(step.drawn.y, TASK_SIZE), step.drawn.task, TASK_SIZE)
         assert not mask[step.drawn.task == 1].any()
         assert mask[step.drawn.task == 0].all()
 
 
 def test_teacher_is_frozen_eval_and_refreshed_each_task():
-    strategy, bench, (replay, distill), probe = make_strategy("derpp", "cil", derpp_logits="teacher", buffer_size=50)
-    assert distill.teacher is None
+    strategy, bench, derpp, probe = make_strategy("derpp", "cil", derpp_logits="teacher", buffer_size=50)
+    assert derpp.teacher is None
     teachers = []
     for experience in bench.train_stream[:3]:
         strategy.train(experience)
-        teacher = distill.teacher
+        teacher = derpp.teacher
         teachers.append(teacher)
         assert not teacher.training
         assert not any(p.requires_grad for p in teacher.parameters())
@@ -128,18 +128,18 @@ def test_teacher_is_frozen_eval_and_refreshed_each_task():
 
 def test_teacher_forwards_each_drawn_example_once_per_task():
     """Replayed examples drawn again reuse their teacher logits; a new teacher forwards them anew."""
-    strategy, bench, (replay, distill), probe = make_strategy("derpp", "cil", derpp_logits="teacher", buffer_size=30)
+    strategy, bench, derpp, probe = make_strategy("derpp", "cil", derpp_logits="teacher", buffer_size=30)
     strategy.train(bench.train_stream[0])  # no teacher yet
     for task in (1, 2):
         first, forwarded = len(probe.steps), []
-        distill.teacher.register_forward_pre_hook(lambda module, args: forwarded.extend(args[0].tolist()))
+        derpp.teacher.register_forward_pre_hook(lambda module, args: forwarded.extend(args[0].tolist()))
         strategy.train(bench.train_stream[task])
         drawn = [row for step in probe.steps[first:] for row in step.drawn.ids.tolist()]
         distinct = {tuple(row) for row in drawn}
         # Every distinct example once, though the buffer of 30 is drawn from about 3 times over.
         assert sorted(map(tuple, forwarded)) == sorted(distinct)
         assert len(drawn) > 2 * len(distinct)
-        assert distill.teacher_logits == {}  # the teacher taken at the end of this task has forwarded nothing
+        assert derpp.teacher_logits == {}  # the teacher taken at the end of this task has forwarded nothing
 
 
 def test_new_task_ce_is_not_scaled_by_beta_in_til():

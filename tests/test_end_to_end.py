@@ -11,7 +11,8 @@ import pytest
 
 import run_benchmark
 from benchmarks import metrics
-from benchmarks.harness import RunConfig, run
+from benchmarks.engine.config import RunConfig
+from benchmarks.engine.run import run
 from methods.registry import HYPERPARAMETERS
 from tests.small_stream import DATA_DIR, small_clinc, write_small_clinc_csv
 
@@ -117,7 +118,7 @@ def test_generic_csv_runs_through_the_cli(tmp_path):
 def test_lwf_distils_only_after_the_first_task():
     from tests.method_harness import make_strategy
 
-    strategy, bench, (lwf,), probe = make_strategy("lwf", "til", lwf_alpha=1.0)
+    strategy, bench, lwf, probe = make_strategy("lwf", "til", lwf_alpha=1.0)
     strategy.train(bench.train_stream[0])
     assert lwf.teacher is not None and all("lwf_kd" not in s.loss_terms for s in probe.steps)
     first = len(probe.steps)

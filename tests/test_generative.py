@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from benchmarks.generative import DEFAULT_TEMPLATE, IGNORE, prompt
-from benchmarks.models import load_model
+from benchmarks.models.generative import DEFAULT_TEMPLATE, IGNORE, prompt
+from benchmarks.models.loading import load_model
 from methods.buffer import ReservoirBuffer
 from tests.method_harness import make_strategy
 
@@ -123,12 +123,12 @@ def answer_ce(out: np.ndarray, targets: np.ndarray) -> float:
 @pytest.mark.parametrize("source", ["teacher", "stored"])
 def test_derpp_loss_on_answer_positions_matches_hand_computation(source):
     alpha, beta = 0.3, 0.7
-    strategy, bench, (replay, distill), probe = make_strategy(
+    strategy, bench, derpp, probe = make_strategy(
         "derpp", "cil", head="lm", alpha=alpha, beta=beta, buffer_size=100, derpp_logits=source, derpp_topk=8,
     )
     model = strategy.model
     strategy.train(bench.train_stream[0])
-    teacher, first = distill.teacher, len(probe.steps)
+    teacher, first = derpp.teacher, len(probe.steps)
     strategy.train(bench.train_stream[1])
     steps = probe.steps[first:]
     assert steps and all(s.drawn is not None for s in steps)
@@ -152,7 +152,7 @@ def test_derpp_loss_on_answer_positions_matches_hand_computation(source):
 
 def test_lwf_distils_answer_distributions_of_the_new_examples():
     T, alpha = 2.0, 0.5
-    strategy, bench, (lwf,), probe = make_strategy("lwf", "cil", head="lm", lwf_alpha=alpha, lwf_temperature=T)
+    strategy, bench, lwf, probe = make_strategy("lwf", "cil", head="lm", lwf_alpha=alpha, lwf_temperature=T)
     strategy.train(bench.train_stream[0])
     teacher, first = lwf.teacher, len(probe.steps)
     strategy.train(bench.train_stream[1])

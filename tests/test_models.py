@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from benchmarks.models import TextClassifier, load_backbone
+from benchmarks.models.classifier import TextClassifier
+from benchmarks.models.loading import load_backbone
 from tests.small_stream import small_clinc
 
 

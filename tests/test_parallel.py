@@ -7,7 +7,7 @@ import json
 import torch
 
 import run_benchmark
-from benchmarks.parallel import threads_per_run
+from benchmarks.engine.parallel import threads_per_run
 from tests.small_stream import write_small_clinc_csv
 
 RUNS = ["small-cil-derpp-seed0", "small-cil-lwf-seed0", "small-cil-derpp-seed1"]

@@ -7,8 +7,8 @@ from collections import Counter
 import pytest
 
 from benchmarks.errors import UsageError
-from benchmarks.registry import REGISTRY, limit_per_class, load_splits, resolve_spec
-from benchmarks.sources import LabeledTexts
+from benchmarks.data.registry import REGISTRY, limit_per_class, load_splits, resolve_spec
+from benchmarks.data.sources import LabeledTexts
 
 # --- the registered benchmarks, read from the shared data folder -------------------------
 

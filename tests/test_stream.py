@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from benchmarks.errors import UsageError
-from benchmarks.sources import LabeledTexts, Splits
-from benchmarks.stream import TaskSplit, TokenizedSplits, build_benchmark, class_order, split_classes, tokenize
+from benchmarks.data.sources import LabeledTexts, Splits
+from benchmarks.data.stream import TaskSplit, TokenizedSplits, build_benchmark, class_order, split_classes, tokenize
 
 NAMES = [f"c{i:02d}" for i in range(23)]
 

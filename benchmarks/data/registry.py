@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from benchmarks.errors import UsageError
-from benchmarks.sources import FILE_SUFFIXES, LabeledTexts, Splits, load_banking77_dir, load_clinc150_dir, load_file, load_hub
+from benchmarks.data.sources import FILE_SUFFIXES, LabeledTexts, Splits, load_banking77_dir, load_clinc150_dir, load_file, load_hub
 
 DATA_DIR_ENV = "CLBENCH_DATA_DIR"
 
@@ -34,8 +34,14 @@ REGISTRY = {
     spec.name: spec
     for spec in (
         # Learn-or-Recall splits: CLINC150 15 x 10 (max length 50), Banking77 7 x 11 (64).
-        BenchmarkSpec("clinc150", 15, 50, "clinc_oos", "plus", "text", "intent", load_clinc150_dir),
-        BenchmarkSpec("banking77", 7, 64, "PolyAI/banking77", None, "text", "label", load_banking77_dir),
+        BenchmarkSpec(
+            name="clinc150", num_tasks=15, max_length=50, hub_name="clinc_oos", hub_config="plus",
+            text_column="text", label_column="intent", local_loader=load_clinc150_dir,
+        ),
+        BenchmarkSpec(
+            name="banking77", num_tasks=7, max_length=64, hub_name="PolyAI/banking77",
+            text_column="text", label_column="label", local_loader=load_banking77_dir,
+        ),
     )
 }
 GENERIC_DEFAULTS = dict(num_tasks=5, max_length=128)

@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks.errors import UsageError
+from benchmarks.errors import UsageError, first_line
 
 FILE_SUFFIXES = (".csv", ".json", ".jsonl")
 SPLIT_COLUMN = "split"
@@ -161,10 +161,7 @@ def load_hub(
     try:
         dataset = datasets.load_dataset(name, config)
     except Exception as e:  # the hub raises many types (offline, not found, gated)
-        first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise UsageError(
-            f"{failure} ({first_line})"
-        ) from None
+        raise UsageError(f"{failure} ({first_line(e)})") from None
 
     def part(split) -> LabeledTexts:
         missing = [c for c in (text_column, label_column) if c not in split.column_names]

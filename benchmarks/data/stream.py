@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 
 from benchmarks.errors import UsageError
-from benchmarks.sources import LabeledTexts, Splits
+from benchmarks.data.sources import LabeledTexts, Splits
 
 SCENARIOS = ("cil", "til")
 
@@ -86,7 +86,7 @@ def tokenize(
     With a `prompt_template` (the generative head) each text becomes that prompt, without the
     tokenizer's special tokens, padded and truncated on the side the tokenizer is set to (left).
     """
-    from benchmarks.generative import prompt
+    from benchmarks.models.generative import prompt
 
     class_id = {name: i for i, name in enumerate(task_split.class_names)}
 

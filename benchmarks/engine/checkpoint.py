@@ -1,6 +1,6 @@
 """Everything a run needs to continue after its last completed task, in one file per run.
 
-Saved after each task: the model with its heads, each plugin's state (replay buffer with
+Saved after each task: the model with its heads, the method plugin's state (replay buffer with
 stored logits; a teacher is rebuilt from the model, which it equals at a task boundary),
 the RNG states, Avalanche's clock and the partial results. The optimizer is not saved:
 the harness builds a fresh one at the start of every task.
@@ -8,12 +8,13 @@ the harness builds a fresh one at the start of every task.
 
 from __future__ import annotations
 
-import os
 import random
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from benchmarks.engine.atomic import write_atomically
 
 FILE_NAME = "checkpoint.pt"
 
@@ -34,18 +35,26 @@ def set_rng_states(states: dict) -> None:
 
 
 def save(path: Path, strategy, progress: dict) -> None:
-    """Atomically: a temporary file, then a rename."""
+    plugin = strategy.method_plugin
     state = {
         "model": strategy.model.state_dict(),
         "head_sizes": list(strategy.model.head_sizes),
-        "plugins": [p.checkpoint_state() if hasattr(p, "checkpoint_state") else None for p in strategy.plugins],
+        "method": plugin.checkpoint_state() if plugin else None,
         "clock": {k: v for k, v in vars(strategy.clock).items() if isinstance(v, int)},
         "rng": rng_states(),
         "progress": progress,
     }
-    tmp = path.with_suffix(".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    write_atomically(path, lambda f: torch.save(state, f))
+
+
+def method_state(state: dict) -> dict | None:
+    """The method plugin's state. Checkpoints written before methods were one plugin each hold a
+    list with one entry per plugin (DER++: the buffer's, then the distillation's; others None):
+    their entries, merged, are the state of today's single plugin."""
+    if "method" in state:
+        return state["method"]
+    parts = [part for part in state["plugins"] if part is not None]
+    return {k: v for part in parts for k, v in part.items()} if parts else None
 
 
 def restore(path: Path, strategy) -> dict:
@@ -56,9 +65,9 @@ def restore(path: Path, strategy) -> dict:
         model.add_head(size)
     model.load_state_dict(state["model"])
     model.to(strategy.device)
-    for plugin, plugin_state in zip(strategy.plugins, state["plugins"]):
-        if plugin_state is not None:
-            plugin.restore_checkpoint(plugin_state, model)
+    saved = method_state(state)
+    if saved is not None:
+        strategy.method_plugin.restore_checkpoint(saved, model)
     for k, v in state["clock"].items():
         setattr(strategy.clock, k, v)
     set_rng_states(state["rng"])

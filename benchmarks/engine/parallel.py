@@ -14,10 +14,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks.harness import RunConfig, RunFailed, run
+from benchmarks.engine.config import RunConfig
+from benchmarks.engine.run import run
+from benchmarks.engine.strategy import RunFailed
 from methods.registry import METHODS
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass(frozen=True)

