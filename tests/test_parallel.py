@@ -11,7 +11,7 @@ from benchmarks.engine.parallel import threads_per_run
 from tests.small_stream import write_small_clinc_csv
 
 RUNS = ["small-cil-derpp-seed0", "small-cil-lwf-seed0", "small-cil-derpp-seed1"]
-RUNTIME = {"train_seconds", "eval_seconds", "train_examples_per_second", "threads"}
+RUNTIME = {"train_seconds", "eval_seconds", "train_examples_per_second", "threads", "provenance"}  # where and when it ran
 
 
 def test_ray_with_two_workers_matches_the_sequential_grid(tmp_path, capsys):

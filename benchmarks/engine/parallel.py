@@ -29,6 +29,7 @@ class Job:
     resume: bool
     stop_after_task: int | None
     tracker: object | None  # a reports.wandb_logging.WandbTracker, or None
+    command: str = ""  # the invocation, for the provenance record
 
 
 # report(job, outcome, payload): outcome "done" with the results record, or "failed" with the reason.
@@ -42,7 +43,7 @@ def run_job(job: Job, task_split, data, threads: int | None = None) -> tuple[str
         torch.set_num_threads(threads)
     try:
         results = run(job.config, task_split, data, job.run_dir, tracker=job.tracker, resume=job.resume,
-                      stop_after_task=job.stop_after_task)
+                      stop_after_task=job.stop_after_task, command=job.command)
     except RunFailed as e:
         return "failed", str(e)
     return "done", results

@@ -16,7 +16,9 @@ from methods.registry import METHODS
 RESULTS_FILE = "results.json"
 
 
-def results_record(config: RunConfig, progress: dict, status: str, buffer_bytes: int | None, error: str | None) -> dict:
+def results_record(
+    config: RunConfig, progress: dict, status: str, buffer_bytes: int | None, error: str | None, provenance: dict
+) -> dict:
     """The results contract; the summary metrics are null until the run has finished."""
     matrix = progress["matrix"]
     joint = METHODS[config.method].joint
@@ -30,6 +32,7 @@ def results_record(config: RunConfig, progress: dict, status: str, buffer_bytes:
         "backbone": config.backbone,
         "head": config.head,
         "num_tasks": config.num_tasks,
+        "eval_split": config.eval_split,
         "status": status,
         "completed_tasks": len(matrix),
         "accuracy_matrix": matrix,
@@ -40,6 +43,7 @@ def results_record(config: RunConfig, progress: dict, status: str, buffer_bytes:
         "threads": torch.get_num_threads(),  # CPU kernels sum in per-thread parts: part of reproducing a run
         "buffer_bytes": buffer_bytes,
         "config": asdict(config),
+        "provenance": provenance,
     }
     if error:
         record["error"] = error

@@ -11,6 +11,7 @@ from benchmarks.engine import checkpoint
 from benchmarks.engine.config import RunConfig
 from benchmarks.engine.interrupt import Interrupted, critical
 from benchmarks.engine.progress import ProgressPlugin
+from benchmarks.engine.provenance import finished, provenance
 from benchmarks.engine.results import RESULTS_FILE, results_record, write_json_atomically
 from benchmarks.engine.strategy import RunFailed, build_strategy
 from methods.registry import METHODS
@@ -18,14 +19,14 @@ from methods.registry import METHODS
 
 def run(
     config: RunConfig, task_split: TaskSplit, data: TokenizedSplits, run_dir: Path, log=print, tracker=None,
-    resume: bool = False, stop_after_task: int | None = None,
+    resume: bool = False, stop_after_task: int | None = None, command: str = "",
 ) -> dict:
     """Trains and evaluates one (method, scenario, seed); returns the results record.
 
     After every task the run checkpoints into `run_dir` and rewrites `results.json` with its
     status, so that `resume=True` continues from the last completed task and reproduces the
     matrix of an uninterrupted run. `tracker` (a `reports.wandb_logging.WandbTracker`, or
-    None) logs the run to W&B.
+    None) logs the run to W&B. `command` (the invocation) goes into the provenance record.
     """
     method = METHODS[config.method]
     bench = build_benchmark(data, task_split, config.scenario, joint=method.joint)
@@ -34,6 +35,7 @@ def run(
     if tracker:
         extra.append(tracker.loss_logger())
     strategy = build_strategy(config, task_split, extra_plugins=extra)
+    origin = provenance(command, strategy.model.backbone)  # the backbone's weights as loaded, before training
 
     run_dir.mkdir(parents=True, exist_ok=True)
     ckpt = run_dir / checkpoint.FILE_NAME
@@ -41,6 +43,8 @@ def run(
     if resume and ckpt.exists():
         progress = checkpoint.restore(ckpt, strategy)
         log(f"[{config.run_name}] resumed after task {len(progress['matrix'])}/{num_experiences}")
+        origin["started_at"] = progress.get("started_at", origin["started_at"])
+    progress.setdefault("started_at", origin["started_at"])
     matrix = progress["matrix"]
     if tracker:
         tracker.start(config.run_name, config.label, asdict(config))
@@ -49,7 +53,8 @@ def run(
 
     def save(status: str, error: str | None = None) -> dict:
         plugin = strategy.method_plugin
-        record = results_record(config, progress, status, plugin.memory_bytes() if plugin else None, error)
+        stamped = finished(origin) if status in ("finished", "failed") else origin
+        record = results_record(config, progress, status, plugin.memory_bytes() if plugin else None, error, stamped)
         write_json_atomically(run_dir / RESULTS_FILE, record)
         return record
 
@@ -67,13 +72,13 @@ def run(
             strategy.eval(bench.test_stream[:seen])
             eval_time = time.perf_counter() - start
             row = [strategy.accuracy.get(j, 0.0) for j in range(T)]
-            finished = i + 1 == num_experiences
+            last_task = i + 1 == num_experiences
             with critical():  # progress, checkpoint and results file change together
                 matrix.append(row)
                 progress["train_seconds"] += train_time
                 progress["eval_seconds"] += eval_time
                 progress["examples"] += len(experience.dataset) * config.epochs
-                if finished:
+                if last_task:
                     results = save("finished")
                     ckpt.unlink(missing_ok=True)
                 else:
@@ -86,7 +91,7 @@ def run(
                 f"[{config.run_name}] task {i + 1}/{num_experiences}: seen-task accuracy {sum(row[:seen]) / seen:.3f} "
                 f"({seen_accs}) train {progress['train_seconds']:.1f}s"
             )
-            if stop_after_task == i + 1 and not finished:
+            if stop_after_task == i + 1 and not last_task:
                 log(f"[{config.run_name}] stopped after task {i + 1} (--stop-after-task); --resume continues it")
                 break
     except RunFailed as e:
