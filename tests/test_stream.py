@@ -133,9 +133,9 @@ def test_tokenize_pads_truncates_and_maps_labels_to_class_positions(tokenizer):
     data = tokenize(splits, task_split, tokenizer, max_length=12)
 
     assert data.train_ids.shape == (3, 12)
-    assert data.test_ids.shape == (2, 12)
+    assert data.eval_ids.shape == (2, 12)
     assert data.train_y.tolist() == [1, 0, 1]
-    assert data.test_y.tolist() == [2, 0]  # test examples longest first: eval batches of similar lengths
+    assert data.eval_y.tolist() == [2, 0]  # test examples longest first: eval batches of similar lengths
     first = data.train_ids[0].tolist()
     assert first[0] == tokenizer.cls_token_id
     assert tokenizer.decode(first, skip_special_tokens=True) == "book a flight"

@@ -7,6 +7,7 @@ Any other value is a path to a .csv/.json/.jsonl file, or a hub data set name.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -77,7 +78,7 @@ def load_splits(spec: BenchmarkSpec, data_dir: Path | None, seed: int, test_frac
     else:
         path = Path(spec.hub_name)
         if spec.hub_name.endswith(FILE_SUFFIXES):
-            train, test = load_file(path, spec.text_column, spec.label_column)
+            train, test, val = load_file(path, spec.text_column, spec.label_column)
         else:
             if spec.name in REGISTRY:
                 failure = (
@@ -89,22 +90,52 @@ def load_splits(spec: BenchmarkSpec, data_dir: Path | None, seed: int, test_frac
                     f"unknown benchmark '{spec.hub_name}': not {' or '.join(REGISTRY)}, not a .csv/.json/.jsonl file, "
                     "and the Hugging Face hub could not load it"
                 )
-            train, test = load_hub(spec.hub_name, spec.hub_config, spec.text_column, spec.label_column, failure)
-        splits = Splits(train, test) if test is not None else _stratified_split(train, test_fraction, seed)
+            train, test, val = load_hub(spec.hub_name, spec.hub_config, spec.text_column, spec.label_column, failure)
+        if test is None:
+            train, test = _stratified_split(train, test_fraction, seed, "test")
+        splits = Splits(train, test, val)
     _validate(spec, splits)
     return splits
 
 
-def _stratified_split(data: LabeledTexts, test_fraction: float, seed: int) -> Splits:
+def with_validation(splits: Splits, fraction: float, seed: int) -> Splits:
+    """`splits` with a validation split: the source's own, else a seeded stratified hold-out from train.
+
+    Seeded by the data seed, not the run seed: every method and seed of a benchmark trains on the
+    same examples and is validated on the same held-out ones.
+    """
+    if splits.val is not None:
+        return splits
+    # At least one example of every class, so that a small data set still has a usable split.
+    size = max(math.ceil(fraction * len(splits.train)), len(set(splits.train.labels)))
+    train, val = _stratified_split(splits.train, size, seed, "validation", "every class needs at least 2 training examples")
+    return Splits(train, splits.test, val)
+
+
+def check_validation(spec_name: str, splits: Splits) -> None:
+    """A validation split that can rank settings: every class has a validation example, and no class only there."""
+    train_classes, val_classes = set(splits.train.labels), set(splits.val.labels)
+    for classes, problem in ((val_classes - train_classes, "has validation examples but no training example"),
+                             (train_classes - val_classes, "has no validation example")):
+        if classes:
+            first = sorted(classes)[0]
+            raise UsageError(
+                f"class '{first}' of '{spec_name}' {problem}{_more(sorted(classes))}: "
+                "raise --val-fraction or fix the data's val split"
+            )
+
+
+def _stratified_split(
+    data: LabeledTexts, size: float | int, seed: int, part: str, fix: str = "every class needs at least 2 examples"
+) -> tuple[LabeledTexts, LabeledTexts]:
+    """(kept, held out): `size` (a fraction, or a number of examples) held out in proportion to every class, seeded."""
     from sklearn.model_selection import train_test_split
 
     try:
-        train_idx, test_idx = train_test_split(
-            range(len(data)), test_size=test_fraction, random_state=seed, stratify=data.labels
-        )
+        kept, held = train_test_split(range(len(data)), test_size=size, random_state=seed, stratify=data.labels)
     except ValueError as e:
-        raise UsageError(f"cannot make a stratified test split: {e} (every class needs at least 2 examples)") from None
-    return Splits(_subset(data, train_idx), _subset(data, test_idx))
+        raise UsageError(f"cannot make a stratified {part} split: {e} ({fix})") from None
+    return _subset(data, kept), _subset(data, held)
 
 
 def _subset(data: LabeledTexts, indices) -> LabeledTexts:

@@ -16,6 +16,7 @@ from benchmarks.errors import UsageError, first_line
 
 FILE_SUFFIXES = (".csv", ".json", ".jsonl")
 SPLIT_COLUMN = "split"
+SPLIT_VALUES = {"train": "train", "test": "test", "val": "val", "validation": "val"}  # value -> part
 
 
 @dataclass(frozen=True)
@@ -122,11 +123,11 @@ def _read_jsonl(path: Path) -> list:
     return rows
 
 
-def load_file(path: Path, text_column: str, label_column: str) -> tuple[LabeledTexts, LabeledTexts | None]:
-    """A CSV, JSON (list of objects) or JSONL file; returns (train, test-or-None).
+def load_file(path: Path, text_column: str, label_column: str) -> tuple[LabeledTexts, LabeledTexts | None, LabeledTexts | None]:
+    """A CSV, JSON (list of objects) or JSONL file; returns (train, test or None, validation or None).
 
-    A column named `split` with values train/test chooses the test set; otherwise the caller
-    makes a seeded stratified split.
+    A column named `split` with values train/test/val (or validation) assigns every example to
+    its part; a part the file does not have is made by the caller (seeded, stratified).
     """
     if path.suffix == ".csv":
         rows = _read_csv_rows(path)
@@ -138,20 +139,21 @@ def load_file(path: Path, text_column: str, label_column: str) -> tuple[LabeledT
             rows = rows["data"]
     if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
         raise UsageError(f"malformed {path}: expected a list of objects with '{text_column}' and '{label_column}'")
-    if rows and SPLIT_COLUMN in rows[0]:
-        unsplit = next((n for n, r in enumerate(rows, start=1) if r.get(SPLIT_COLUMN) not in ("train", "test", "validation")), None)
-        if unsplit is not None:
-            raise UsageError(f"{path}: example {unsplit} has no '{SPLIT_COLUMN}' value train, test or validation")
-        train = [r for r in rows if r[SPLIT_COLUMN] == "train"]
-        test = [r for r in rows if r[SPLIT_COLUMN] == "test"]
-        if train and test:
-            return _columns(train, text_column, label_column, path), _columns(test, text_column, label_column, path)
-    return _columns(rows, text_column, label_column, path), None
+    if not (rows and SPLIT_COLUMN in rows[0]):
+        return _columns(rows, text_column, label_column, path), None, None
+    unsplit = next((n for n, r in enumerate(rows, start=1) if r.get(SPLIT_COLUMN) not in SPLIT_VALUES), None)
+    if unsplit is not None:
+        raise UsageError(f"{path}: example {unsplit} has no '{SPLIT_COLUMN}' value train, test, val or validation")
+    parts = {part: [r for r in rows if SPLIT_VALUES[r[SPLIT_COLUMN]] == part] for part in ("train", "test", "val")}
+    if not parts["train"]:
+        raise UsageError(f"{path} has no example whose '{SPLIT_COLUMN}' is train: mark the training examples")
+    train, test, val = (_columns(parts[p], text_column, label_column, path) if parts[p] else None for p in parts)
+    return train, test, val
 
 
 def load_hub(
     name: str, config: str | None, text_column: str, label_column: str, failure: str
-) -> tuple[LabeledTexts, LabeledTexts | None]:
+) -> tuple[LabeledTexts, LabeledTexts | None, LabeledTexts | None]:
     """A Hugging Face hub data set; integer labels are mapped to their ClassLabel names.
 
     `failure` starts the error message when the hub cannot serve it (offline, a typo...).
@@ -178,4 +180,5 @@ def load_hub(
 
     if "train" not in dataset:
         raise UsageError(f"'{name}' has no 'train' split (splits: {', '.join(dataset)})")
-    return part(dataset["train"]), part(dataset["test"]) if "test" in dataset else None
+    optional = (part(dataset[split]) if split in dataset else None for split in ("test", "validation"))
+    return part(dataset["train"]), *optional

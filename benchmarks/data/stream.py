@@ -69,19 +69,25 @@ def split_classes(names: list[str], num_tasks: int) -> TaskSplit:
 class TokenizedSplits:
     """Token ids (padded to max length; the model trims each batch) and global class ids.
 
-    Test examples are sorted by length (longest first); training examples keep their order.
+    `eval_*` is the split the accuracy matrix is measured on (test, or validation for model
+    selection): only that one is tokenized, so a validation run never holds a test example.
+    Evaluation examples are sorted by length (longest first); training examples keep their order.
     """
 
     train_ids: torch.Tensor
     train_y: torch.Tensor
-    test_ids: torch.Tensor
-    test_y: torch.Tensor
+    eval_ids: torch.Tensor
+    eval_y: torch.Tensor
+
+
+EVAL_SPLITS = ("test", "val")
 
 
 def tokenize(
-    splits: Splits, task_split: TaskSplit, tokenizer, max_length: int, prompt_template: str | None = None
+    splits: Splits, task_split: TaskSplit, tokenizer, max_length: int, prompt_template: str | None = None,
+    eval_split: str = "test",
 ) -> TokenizedSplits:
-    """Tokenizes every text once; the result serves every method, seed and scenario of a run.
+    """Tokenizes the training split and `eval_split` once; the result serves every method, seed and scenario.
 
     With a `prompt_template` (the generative head) each text becomes that prompt, without the
     tokenizer's special tokens, padded and truncated on the side the tokenizer is set to (left).
@@ -99,11 +105,11 @@ def tokenize(
         return ids["input_ids"], torch.tensor([class_id[y] for y in part.labels])
 
     train_ids, train_y = encode(splits.train)
-    test_ids, test_y = encode(splits.test)
+    eval_ids, eval_y = encode(getattr(splits, eval_split))
     # Evaluation order does not change an accuracy: longest first, so that each eval batch
     # holds texts of similar length and is trimmed to little padding (1.5x faster on CLINC150).
-    order = (test_ids != tokenizer.pad_token_id).sum(dim=1).argsort(descending=True, stable=True)
-    return TokenizedSplits(train_ids, train_y, test_ids[order], test_y[order])
+    order = (eval_ids != tokenizer.pad_token_id).sum(dim=1).argsort(descending=True, stable=True)
+    return TokenizedSplits(train_ids, train_y, eval_ids[order], eval_y[order])
 
 
 def build_benchmark(data: TokenizedSplits, task_split: TaskSplit, scenario: str, joint: bool = False):
@@ -121,7 +127,7 @@ def build_benchmark(data: TokenizedSplits, task_split: TaskSplit, scenario: str,
         return tensor_dataset(ids[keep], y[keep], task_labels=task_labels.tolist(), targets=y[keep].tolist())
 
     all_tasks = list(range(task_split.num_tasks))
-    test = [experience(data.test_ids, data.test_y, [t]) for t in all_tasks]
+    test = [experience(data.eval_ids, data.eval_y, [t]) for t in all_tasks]
     train = [experience(data.train_ids, data.train_y, all_tasks)] if joint else [
         experience(data.train_ids, data.train_y, [t]) for t in all_tasks
     ]

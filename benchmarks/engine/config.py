@@ -29,6 +29,9 @@ class RunConfig:
     limit_per_class: int | None = None
     class_order_seed: int | None = None
     data_seed: int = 0
+    eval_split: str = "test"  # the split of the accuracy matrix: test | val (model selection)
+    val_fraction: float | None = None  # train held out for validation; None: the source's own val split
+    variant: str = ""  # in a grid of settings, the values that tell this run from its method's others
     hp: dict = field(default_factory=dict)
 
     @property
@@ -37,7 +40,18 @@ class RunConfig:
 
     @property
     def run_name(self) -> str:
-        return f"{self.benchmark}-{self.scenario}-{self.label}-seed{self.seed}"
+        variant = f"-{self.variant}" if self.variant else ""
+        return f"{self.benchmark}-{self.scenario}-{self.label}{variant}-seed{self.seed}"
+
+
+# Fields added after results were first written, with the value every older run had.
+ADDED_FIELDS = {"precision": "fp32", "lm_eval": None, "prompt_template": None, "eval_split": "test",
+                "val_fraction": None, "variant": ""}
+
+
+def recorded_config(record: dict) -> dict:
+    """A results file's config, completed with the values older runs had for fields added since."""
+    return {**ADDED_FIELDS, **record.get("config", {})}
 
 
 def default(name: str):
