@@ -11,8 +11,8 @@ line on stderr and exit code 2.
 from __future__ import annotations
 
 import argparse
-import math
 import os
+import shlex
 import sys
 import warnings
 
@@ -44,21 +44,22 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--lm-eval", default="generate", choices=["generate", "rank"],
                    help="--head lm: greedy generation + exact match, or the most likely label name")
     p.add_argument("--prompt-template", help="--head lm: the prompt around {text} (default: 'Text: {text}\\nLabel:')")
-    p.add_argument("--epochs", type=int, default=default("epochs"))
-    p.add_argument("--batch-size", type=int, default=default("batch_size"))
+    p.add_argument("--epochs", nargs="+", type=int)
+    p.add_argument("--batch-size", nargs="+", type=int)
     p.add_argument("--eval-batch-size", type=int, default=default("eval_batch_size"))
-    p.add_argument("--lr", type=float, default=default("lr"), help="learning rate of the backbone (AdamW)")
-    p.add_argument("--head-lr", type=float, default=default("head_lr"), help="learning rate of the heads")
+    p.add_argument("--lr", nargs="+", type=float, help="learning rate of the backbone (AdamW)")
+    p.add_argument("--head-lr", nargs="+", type=float, help="learning rate of the heads")
     p.add_argument("--max-length", type=int, help="tokens per text (default: the benchmark's)")
-    p.add_argument("--buffer-size", type=int, help="replay buffer size in examples (er, derpp)")
-    p.add_argument("--replay-batch-size", type=int, help="buffer examples per step (default: --batch-size)")
-    p.add_argument("--alpha", type=float, help="DER++ weight of the logit MSE")
-    p.add_argument("--beta", type=float, help="DER++ weight of the replay CE (0 gives DER)")
-    p.add_argument("--derpp-logits", choices=["stored", "teacher"],
+    p.add_argument("--buffer-size", nargs="+", type=int, help="replay buffer size in examples (er, derpp)")
+    p.add_argument("--replay-batch-size", nargs="+", type=int, help="buffer examples per step (default: --batch-size)")
+    p.add_argument("--alpha", nargs="+", type=float, help="DER++ weight of the logit MSE")
+    p.add_argument("--beta", nargs="+", type=float, help="DER++ weight of the replay CE (0 gives DER)")
+    p.add_argument("--derpp-logits", nargs="+", choices=["stored", "teacher"],
                    help="DER++ distillation targets (default: stored; teacher with --head lm)")
-    p.add_argument("--derpp-topk", type=int, help="--head lm, stored logits: vocabulary entries kept per answer token")
-    p.add_argument("--lwf-alpha", type=float)
-    p.add_argument("--lwf-temperature", type=float)
+    p.add_argument("--derpp-topk", nargs="+", type=int, help="--head lm, stored logits: vocabulary entries kept per answer token")
+    p.add_argument("--lwf-alpha", nargs="+", type=float)
+    p.add_argument("--lwf-temperature", nargs="+", type=float)
+    p.add_argument("--grid", metavar="FILE.yaml", help="values per method and hyper-parameter, e.g. 'derpp: {beta: [0.5, 1]}'")
     p.add_argument("--seeds", nargs="+", type=int, default=[0])
     p.add_argument("--output", default="results", help="output directory")
     existing = p.add_mutually_exclusive_group()
@@ -70,7 +71,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--label-column", help="label column of a CSV/JSON/hub data set (default: label)")
     p.add_argument("--limit-per-class", type=int, help="keep at most K training examples per class (seeded)")
     p.add_argument("--class-order-seed", type=int, help="seeded permutation of the classes (default: sorted names)")
-    p.add_argument("--data-seed", type=int, default=default("data_seed"), help="seed of --limit-per-class and of a made test split")
+    p.add_argument("--data-seed", type=int, default=default("data_seed"),
+                   help="seed of --limit-per-class and of a made test or validation split")
+    p.add_argument("--val-fraction", type=float, default=0.1,
+                   help="training examples held out for validation where the data has no val split")
+    p.add_argument("--eval-split", default=default("eval_split"), choices=["test", "val"],
+                   help="the split the accuracy matrix is measured on")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--precision", default=default("precision"), choices=["fp32", "bf16"], help="bf16: autocast (CUDA or CPU)")
     p.add_argument("--workers", type=int, default=1, help="runs in parallel on Ray (1: no Ray)")
@@ -85,28 +91,23 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def check(args: argparse.Namespace) -> None:
     """Reject what cannot run before anything is loaded or written."""
-    from methods.registry import METHODS
+    from benchmarks.engine.settings import KINDS, parse
     from benchmarks.models.loading import check_head_fits_backbone
+    from methods.registry import METHODS
 
     unknown = [m for m in args.methods if m not in METHODS]
     if unknown:
         raise UsageError(f"unknown method '{unknown[0]}': use one of {', '.join(METHODS)}")
     check_head_fits_backbone(args.head, args.backbone)
-    for name in ("tasks", "epochs", "batch_size", "eval_batch_size", "buffer_size", "replay_batch_size", "derpp_topk",
-                 "limit_per_class", "max_length", "stop_after_task", "workers"):
+    for name in ("tasks", "eval_batch_size", "limit_per_class", "max_length", "stop_after_task", "workers"):
         value = getattr(args, name)
         if value is not None and value < 1:
             raise UsageError(f"--{name.replace('_', '-')} must be positive, got {value}")
-    for name in ("alpha", "beta", "lwf_alpha", "lwf_temperature", "lr", "head_lr"):
-        value = getattr(args, name)
-        if value is not None and not math.isfinite(value):
-            raise UsageError(f"--{name.replace('_', '-')} must be a finite number, got {value}")
-    for name in ("alpha", "beta", "lwf_alpha", "lr", "head_lr"):
-        value = getattr(args, name)
-        if value is not None and value < 0:
-            raise UsageError(f"--{name.replace('_', '-')} must not be negative, got {value}")
-    if args.lwf_temperature is not None and args.lwf_temperature <= 0:
-        raise UsageError(f"--lwf-temperature must be positive, got {args.lwf_temperature}")
+    for name in KINDS:
+        for value in getattr(args, name) or ():
+            parse(name, value)
+    if not 0 < args.val_fraction < 1:
+        raise UsageError(f"--val-fraction must be between 0 and 1 (exclusive), got {args.val_fraction}")
     if args.prompt_template is not None:
         from benchmarks.models.generative import check_template
 
@@ -121,8 +122,9 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     try:
         check(args)
+        command = shlex.join(["run_benchmark.py", *(sys.argv[1:] if argv is None else argv)])
         with stop_on_signals():
-            failed = run_grid(args)
+            failed = run_grid(args, command)
     except UsageError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

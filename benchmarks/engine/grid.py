@@ -15,13 +15,15 @@ from argparse import Namespace
 from dataclasses import asdict
 from pathlib import Path
 
-from benchmarks.engine.config import RunConfig
+from benchmarks.engine.config import RunConfig, recorded_config
 from benchmarks.engine.results import RESULTS_FILE
+from benchmarks.engine.settings import KINDS, TRAINING, load_grid_file, method_space, product, variant_names
 from benchmarks.errors import UsageError
+from methods.registry import run_label
 
 
-def run_grid(args: Namespace) -> int:
-    """Runs the grid the CLI's `args` describe; returns how many runs failed."""
+def run_grid(args: Namespace, command: str = "") -> int:
+    """Runs the grid the CLI's `args` describe; returns how many runs failed. `command`: the invocation."""
     import torch
 
     from benchmarks.data.prepare import prepare_stream
@@ -29,18 +31,19 @@ def run_grid(args: Namespace) -> int:
     from benchmarks.engine.parallel import Job, run_on_ray, run_sequentially
     from benchmarks.models.generative import DEFAULT_TEMPLATE
 
+    grid_file = load_grid_file(args.grid, args.methods) if args.grid else {}
     lm = args.head == "lm"
     template = (args.prompt_template or DEFAULT_TEMPLATE) if lm else None
     stream = prepare_stream(
         resolve_spec(args.benchmark, args.text_column, args.label_column), data_dir_from(args.data_dir),
         backbone=args.backbone, head=args.head, num_tasks=args.tasks, max_length=args.max_length,
         prompt_template=template, limit=args.limit_per_class, class_order_seed=args.class_order_seed,
-        data_seed=args.data_seed,
+        data_seed=args.data_seed, val_fraction=args.val_fraction, eval_split=args.eval_split,
     )
     if args.device == "cuda" and not torch.cuda.is_available():
         raise UsageError("--device cuda: no CUDA device is visible here; use --device cpu or auto")
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
-    configs = run_configs(args, stream, device, template)
+    configs = run_configs(args, stream, device, template, grid_file)
     output = Path(args.output)
     plan = plan_runs(configs, output, args.resume, args.overwrite)
     group = args.wandb_group or f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
@@ -55,7 +58,8 @@ def run_grid(args: Namespace) -> int:
         if action == "new":
             for name in (RESULTS_FILE, "checkpoint.pt"):
                 (run_dir / name).unlink(missing_ok=True)
-        jobs.append(Job(config, run_dir, action == "resume", args.stop_after_task, make_tracker(args, output, group)))
+        tracker = make_tracker(args, output, group)
+        jobs.append(Job(config, run_dir, action == "resume", args.stop_after_task, tracker, command))
 
     def report(job: Job, outcome: str, payload) -> None:
         if outcome == "failed":
@@ -78,25 +82,45 @@ def run_grid(args: Namespace) -> int:
     return len(failed)
 
 
-def run_configs(args: Namespace, stream, device: str, template: str | None) -> list[RunConfig]:
-    """One config per scenario x method x seed, each recording the hyper-parameters its method uses."""
+def run_configs(args: Namespace, stream, device: str, template: str | None, grid_file: dict) -> list[RunConfig]:
+    """One config per scenario x method x setting x seed, each recording the values its method uses.
+
+    A method's settings are the product of its values (`benchmarks.engine.settings`); runs of the
+    same method label are named by the values that differ between them. A run asked for twice runs once.
+    """
+    from benchmarks.engine.config import default
     from methods.registry import defaults_for, method_hyperparameters
 
-    hp = {k: default if getattr(args, k) is None else getattr(args, k) for k, default in defaults_for(args.head).items()}
+    defaults = {**{name: default(name) for name in TRAINING}, **defaults_for(args.head)}
+    given = {name: getattr(args, name) for name in KINDS}
     lm = args.head == "lm"
-    return [
-        RunConfig(
-            benchmark=stream.spec.name, scenario=scenario, method=method, seed=seed, backbone=args.backbone,
-            head=args.head, num_tasks=stream.task_split.num_tasks, max_length=stream.max_length, epochs=args.epochs,
-            batch_size=args.batch_size, eval_batch_size=args.eval_batch_size, lr=args.lr, head_lr=args.head_lr,
-            device=device, precision=args.precision, limit_per_class=args.limit_per_class,
-            class_order_seed=args.class_order_seed, data_seed=args.data_seed, lm_eval=args.lm_eval if lm else None,
-            prompt_template=template, hp=method_hyperparameters(method, hp, args.head),
-        )
-        for scenario in args.scenario
-        for method in args.methods
-        for seed in args.seeds
-    ]
+    by_label: dict[str, list[tuple[str, dict]]] = {}
+    for method in dict.fromkeys(args.methods):
+        for setting in product(method_space(method, given, defaults, grid_file.get(method))):
+            hp = method_hyperparameters(method, {**defaults_for(args.head), **setting}, args.head)
+            named = {**{k: setting[k] for k in TRAINING}, **hp}
+            entries = by_label.setdefault(run_label(method, hp), [])
+            if (method, named) not in entries:
+                entries.append((method, named))
+    configs = []
+    for entries in by_label.values():
+        for (method, named), variant in zip(entries, variant_names([named for _, named in entries])):
+            configs += [
+                RunConfig(
+                    benchmark=stream.spec.name, scenario=scenario, method=method, seed=seed, backbone=args.backbone,
+                    head=args.head, num_tasks=stream.task_split.num_tasks, max_length=stream.max_length,
+                    epochs=named["epochs"], batch_size=named["batch_size"], eval_batch_size=args.eval_batch_size,
+                    lr=named["lr"], head_lr=named["head_lr"], device=device, precision=args.precision,
+                    limit_per_class=args.limit_per_class, class_order_seed=args.class_order_seed,
+                    data_seed=args.data_seed, lm_eval=args.lm_eval if lm else None, prompt_template=template,
+                    eval_split=args.eval_split, val_fraction=stream.val_fraction, variant=variant,
+                    hp={k: named[k] for k in named if k not in TRAINING},
+                )
+                for scenario in dict.fromkeys(args.scenario)
+                for seed in dict.fromkeys(args.seeds)
+            ]
+    order = {m: i for i, m in enumerate(dict.fromkeys(args.methods))}
+    return sorted(configs, key=lambda c: (list(dict.fromkeys(args.scenario)).index(c.scenario), order[c.method]))
 
 
 def plan_runs(configs: list[RunConfig], output: Path, resume: bool, overwrite: bool) -> list[tuple]:
@@ -125,7 +149,7 @@ def plan_runs(configs: list[RunConfig], output: Path, resume: bool, overwrite: b
         if status in ("finished", "failed"):
             plan.append((config, "skip", previous))
             continue
-        now, then = asdict(config), previous.get("config", {})
+        now, then = asdict(config), recorded_config(previous)
         changed = [k for k in now if k != "device" and now[k] != then.get(k)]
         if changed:
             k = changed[0]
