@@ -2,8 +2,9 @@
 
 A setting is everything in a run's config except its seed (and where it ran): two runs of
 the same method with, say, different buffer sizes are two rows, never one mean. Sections
-are (benchmark, scenario, number of tasks), so every matrix and curve in a section has
-the same width.
+are (benchmark, scenario, number of tasks, evaluation split), so every matrix and curve in
+a section has the same width, and hyper-parameter trials scored on the validation split
+never share a table with test results.
 """
 
 from __future__ import annotations
@@ -16,13 +17,18 @@ from pathlib import Path
 
 import numpy as np
 
-METHOD_ORDER = ["finetune", "lwf", "er", "derpp", "derpp-teacher", "joint"]
+from benchmarks.engine.config import recorded_config
+
+JOINT = "joint"  # trains once on every task: an upper bound, not a continual learner
+METHOD_ORDER = ["finetune", "lwf", "er", "derpp", "derpp-teacher", JOINT]
 METRICS = ["final_average_accuracy", "average_incremental_accuracy", "forgetting", "backward_transfer", "train_seconds"]
 REQUIRED = ["method", "benchmark", "scenario", "seed", "num_tasks", "accuracy_matrix", *METRICS]
 # Config keys that do not change what a run measures.
-NOT_A_SETTING = {"seed", "device", "eval_batch_size"}
-# Config keys added after results were first written: an older run had the default.
-ADDED_KEYS = {"precision": "fp32", "lm_eval": None, "prompt_template": None}
+# eval_split is part of the section; variant names the hp values that already tell settings apart.
+NOT_A_SETTING = {"seed", "device", "eval_batch_size", "eval_split", "variant"}
+# The packages whose version a section's provenance line names.
+KEY_PACKAGES = ["torch", "transformers", "avalanche-lib"]
+UNKNOWN = "unknown"  # a run written before results carried provenance
 
 
 class ReportError(Exception):
@@ -36,25 +42,36 @@ class Stat:
     n: int
 
 
+def curve(R: list[list[float]], joint: bool) -> list[float]:
+    """Average accuracy over the seen tasks after each task (joint: one value, over all tasks)."""
+    if joint:
+        return [float(np.mean(R[0]))]
+    return [float(np.mean(R[i][: i + 1])) for i in range(len(R))]
+
+
 @dataclass(frozen=True)
 class MethodResult:
     label: str  # the method, plus the differing config values when a method has several settings
+    method: str  # as filed: `derpp-teacher`, `joint`
     seeds: list[int]
     stats: dict[str, Stat]
+    values: dict[str, dict[int, float | None]]  # metric -> seed -> value: what paired comparisons need
     mean_matrix: list[list[float]]
+    curves: list[list[float]]  # one per run: the mean and the spread of the curve
 
     @property
     def joint(self) -> bool:
-        """Joint training is evaluated once: a one-row matrix."""
-        return len(self.mean_matrix) == 1 and len(self.mean_matrix[0]) > 1
+        """Evaluated once, on all tasks: a one-row matrix, a one-point curve, in no paired comparison."""
+        return self.method == JOINT
 
     @property
     def curve(self) -> list[float]:
-        """Average accuracy over the seen tasks after each task (joint: one value, over all tasks)."""
-        R = self.mean_matrix
-        if self.joint:
-            return [float(np.mean(R[0]))]
-        return [float(np.mean(R[i][: i + 1])) for i in range(len(R))]
+        return np.mean(self.curves, axis=0).tolist()
+
+    @property
+    def curve_std(self) -> list[float] | None:
+        """Sample std across seeds after each task; None for one run."""
+        return np.std(self.curves, axis=0, ddof=1).tolist() if len(self.curves) > 1 else None
 
 
 @dataclass(frozen=True)
@@ -63,10 +80,13 @@ class Section:
     scenario: str
     num_tasks: int
     methods: list[MethodResult]
+    eval_split: str  # "test", or "val" for hyper-parameter trials
+    provenance: dict[str, list[str]]  # see code_versions
 
     @property
     def title(self) -> str:
-        return f"{self.benchmark} · {self.scenario.upper()} · {self.num_tasks} tasks"
+        title = f"{self.benchmark} · {self.scenario.upper()} · {self.num_tasks} tasks"
+        return title + " · validation" if self.eval_split == "val" else title
 
 
 def load_results(directory: Path) -> list[dict]:
@@ -106,10 +126,31 @@ def method_rank(label: str) -> tuple:
     return (METHOD_ORDER.index(method) if method in METHOD_ORDER else len(METHOD_ORDER), label)
 
 
+def eval_split(record: dict) -> str:
+    """Results written before runs could score the validation split were scored on test."""
+    return record.get("eval_split") or record.get("config", {}).get("eval_split") or "test"
+
+
+def commit(provenance: dict) -> str:
+    """The short hash, marked when the working tree had uncommitted changes."""
+    sha = provenance.get("git_commit")
+    if not sha:
+        return UNKNOWN
+    return sha[:10] + ("+dirty" if provenance.get("git_dirty") else "")
+
+
+def code_versions(runs: list[dict]) -> dict[str, list[str]]:
+    """The distinct commits and key package versions behind a table; more than one of either is a warning."""
+    provenance = [r.get("provenance") or {} for r in runs]
+    versions = {"commit": sorted({commit(p) for p in provenance})}
+    for package in KEY_PACKAGES:
+        versions[package] = sorted({(p.get("packages") or {}).get(package) or UNKNOWN for p in provenance})
+    return versions
+
+
 def setting(record: dict) -> str:
     """The run's config without its seed; the method as filed (`derpp-teacher`, where the config says `derpp`)."""
-    config = {**ADDED_KEYS, **record.get("config", {})}
-    config = {k: v for k, v in config.items() if k not in NOT_A_SETTING}
+    config = {k: v for k, v in recorded_config(record).items() if k not in NOT_A_SETTING}
     return json.dumps({**config, "method": record["method"]}, sort_keys=True)
 
 
@@ -140,20 +181,25 @@ def labels(settings: list[str]) -> dict[str, str]:
 def aggregate(records: list[dict]) -> list[Section]:
     sections = defaultdict(lambda: defaultdict(list))
     for r in records:
-        sections[(r["benchmark"], r["scenario"], r["num_tasks"])][setting(r)].append(r)
+        sections[(r["benchmark"], r["scenario"], r["num_tasks"], eval_split(r))][setting(r)].append(r)
     out = []
-    for (benchmark, scenario, num_tasks), groups in sorted(sections.items()):
+    for (benchmark, scenario, num_tasks, split), groups in sorted(sections.items()):
         names = labels(list(groups))
         methods = [
             MethodResult(
                 label=names[key],
+                method=runs[0]["method"],
                 seeds=sorted(r["seed"] for r in runs),
                 stats={m: stat([r.get(m) for r in runs]) for m in METRICS},
+                values={m: {r["seed"]: r.get(m) for r in runs} for m in METRICS},
                 mean_matrix=np.mean([r["accuracy_matrix"] for r in runs], axis=0).tolist(),
+                curves=[curve(r["accuracy_matrix"], runs[0]["method"] == JOINT) for r in runs],
             )
             for key, runs in groups.items()
         ]
-        out.append(Section(benchmark, scenario, num_tasks, sorted(methods, key=lambda m: method_rank(m.label))))
+        methods.sort(key=lambda m: method_rank(m.label))
+        runs = [r for group in groups.values() for r in group]
+        out.append(Section(benchmark, scenario, num_tasks, methods, split, code_versions(runs)))
     return out
 
 

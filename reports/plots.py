@@ -47,21 +47,29 @@ def heatmap(matrix, title: str, row_labels=None, vmin: float = 0.0, vmax: float 
     return fig
 
 
-def accuracy_curves(curves: dict[str, list[float]], num_tasks: int, title: str) -> Figure:
+def accuracy_curves(curves: dict[str, list[float]], num_tasks: int, title: str, stds: dict | None = None) -> Figure:
     """Average accuracy over the seen tasks after each task, one line per method.
 
-    A one-point curve (joint training, evaluated once on all tasks) is drawn as a dashed
-    horizontal reference line.
+    `stds[method]`, where given (not None), is drawn as a ±1 std band: whether two lines
+    differ by more than the seeds make them wobble. A one-point curve (joint training,
+    evaluated once on all tasks) is drawn as a dashed horizontal reference line.
     """
     fig = Figure(figsize=(6.4, 4.0), layout="constrained")
     ax = fig.subplots()
     tasks = list(range(1, num_tasks + 1))
+    stds = stds or {}
     for method, curve in curves.items():
-        values = [100 * v for v in curve]
+        values = np.array([100 * v for v in curve])
+        std = None if stds.get(method) is None else 100 * np.array(stds[method])
         if len(values) == 1 and num_tasks > 1:
             ax.axhline(values[0], linestyle="--", color="grey", label=method)
+            if std is not None:
+                ax.axhspan(values[0] - std[0], values[0] + std[0], color="grey", alpha=0.15)
         else:
-            ax.plot(tasks[: len(values)], values, marker="o", label=method)
+            x = tasks[: len(values)]
+            (line,) = ax.plot(x, values, marker="o", label=method)
+            if std is not None:
+                ax.fill_between(x, values - std, values + std, color=line.get_color(), alpha=0.2)
     ax.set_xticks(tasks)
     ax.set_xlabel("after training task")
     ax.set_ylabel("average accuracy over seen tasks (%)")

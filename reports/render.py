@@ -1,17 +1,23 @@
-"""report.md and report.html from a results folder: a table, curves and heatmaps per section.
+"""report.md, report.html and results.csv from a results folder.
 
-Both files show the same tables and point at the same PNGs (in `figures/`, by relative
-path), so the folder can be copied or zipped as a whole.
+Per section: a table of means over seeds, each method paired by seed with a reference
+method, the code the runs came from, curves and heatmaps. Both pages show the same tables
+and point at the same PNGs (in `figures/`, by relative path), so the folder can be copied
+or zipped as a whole.
 """
 
 from __future__ import annotations
 
 import html
+import math
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
-from reports.collect import Section, Stat, collect
+from reports.collect import KEY_PACKAGES, MethodResult, ReportError, Section, Stat, aggregate, load_results
 from reports.plots import accuracy_curves, evaluated_cells, heatmap
+from reports.statistics import Paired, paired_difference
+from reports.tidy import write_csv
 
 COLUMNS = [
     ("final_average_accuracy", "A_T (%)"),
@@ -20,7 +26,10 @@ COLUMNS = [
     ("backward_transfer", "BWT (%)"),
     ("train_seconds", "Train (s)"),
 ]
+PAIRED = [("final_average_accuracy", "A_T"), ("average_incremental_accuracy", "Ā")]
 MISSING = "–"
+NOT_SIGNIFICANT = "n.s."
+DEFAULT_REFERENCE = "er"
 
 
 def fmt(s: Stat, percent: bool = True) -> str:
@@ -45,9 +54,93 @@ def table(section: Section) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
+def points(m: MethodResult, key: str) -> dict[int, float | None]:
+    return {seed: None if v is None else 100 * v for seed, v in m.values[key].items()}
+
+
+def pvalue(p: float | None) -> str:
+    if p is None or math.isnan(p):  # nan: every difference 0, nothing to test
+        return MISSING
+    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def paired_cells(d: Paired) -> list[str]:
+    """Mean difference, its interval (marked where it holds 0), p; in words where the seeds allow no test."""
+    if d.n == 0:
+        return [MISSING, "no shared seed", MISSING]
+    if d.n == 1:
+        return [f"{d.mean:+.1f}", "1 shared seed: no interval", MISSING]
+    interval = f"[{d.low:+.1f}, {d.high:+.1f}]" + (f" {NOT_SIGNIFICANT}" if d.contains_zero else "")
+    return [f"{d.mean:+.1f}", interval, pvalue(d.p)]
+
+
+def reference_of(section: Section, reference: str) -> MethodResult | str:
+    """The row named `reference` (a label, or a method with one setting here); else why there is none."""
+    found = [m for m in section.methods if m.label == reference] or [m for m in section.methods if m.method == reference]
+    if not found:
+        return f"No {reference} runs in this section: no paired comparison."
+    if len(found) > 1:
+        return f"{reference} has {len(found)} settings here: name one with --reference, e.g. '{found[0].label}'."
+    return found[0]
+
+
+def paired_table(section: Section, reference: str) -> tuple[str, tuple[list[str], list[list[str]]] | None]:
+    """Each method except the reference and joint training against the reference: the legend and the table,
+    or the line saying why there is no table."""
+    ref = reference_of(section, reference)
+    if isinstance(ref, str):
+        return ref, None
+    others = [m for m in section.methods if m is not ref and not m.joint]
+    if not others:
+        return f"No method besides {ref.label} (and joint training) to pair with it.", None
+    header = ["Method", "n"]
+    for _, name in PAIRED:
+        header += [f"Δ {name} (points)", "95% CI", "p"]
+    rows = []
+    for m in others:
+        diffs = [paired_difference(points(m, key), points(ref, key)) for key, _ in PAIRED]
+        rows.append([f"{m.label} − {ref.label}", str(diffs[0].n)] + [c for d in diffs for c in paired_cells(d)])
+    legend = (
+        f"Paired by seed with {ref.label}: Δ is the mean of (method − {ref.label}) in accuracy points over the "
+        f"n seeds both have; 95% CI: Student t on those differences; p: paired t-test; "
+        f"{NOT_SIGNIFICANT}: the interval contains 0 (not significant at 5%). Joint training is an upper bound, not paired."
+    )
+    return legend, (header, rows)
+
+
+def provenance_lines(section: Section) -> tuple[str, list[str]]:
+    """The commits and package versions behind the table, and a warning for each that is not one value."""
+    v = section.provenance
+    commits = v["commit"]
+    line = f"Code: {'commit' if len(commits) == 1 else 'commits'} {', '.join(commits)}"
+    line += "".join(f" · {package} {', '.join(v[package])}" for package in KEY_PACKAGES)
+    warnings = [f"warning: this table mixes {len(commits)} commits"] if len(commits) > 1 else []
+    warnings += [f"warning: this table mixes several versions of {p}" for p in KEY_PACKAGES if len(v[p]) > 1]
+    return line, warnings
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """One section as both pages show it."""
+
+    section: Section
+    table: tuple[list[str], list[list[str]]]
+    paired_note: str  # the paired table's legend, or why there is no paired table
+    paired: tuple[list[str], list[list[str]]] | None
+    provenance: str
+    warnings: list[str]
+    images: list[tuple[str, str]]
+
+
+def render(section: Section, reference: str, figures: Path) -> Rendered:
+    note, paired = paired_table(section, reference)
+    return Rendered(section, table(section), note, paired, *provenance_lines(section), draw(section, figures))
+
+
 def draw(section: Section, figures: Path) -> list[tuple[str, str]]:
     """Writes the section's PNGs; returns (caption, path relative to the report) pairs."""
-    base = slug(f"{section.benchmark}-{section.scenario}-{section.num_tasks}tasks")
+    split = "" if section.eval_split == "test" else f"-{section.eval_split}"
+    base = slug(f"{section.benchmark}-{section.scenario}-{section.num_tasks}tasks{split}")
     images = []
 
     def save(fig, name: str, caption: str) -> None:
@@ -55,8 +148,9 @@ def draw(section: Section, figures: Path) -> list[tuple[str, str]]:
         images.append((caption, f"{figures.name}/{name}"))
 
     curves = {m.label: m.curve for m in section.methods}
-    fig = accuracy_curves(curves, section.num_tasks, section.title)
-    save(fig, f"{base}-curves.png", "Average accuracy over seen tasks")
+    stds = {m.label: m.curve_std for m in section.methods}
+    fig = accuracy_curves(curves, section.num_tasks, section.title, stds)
+    save(fig, f"{base}-curves.png", "Average accuracy over seen tasks (band: ±1 std over seeds)")
     for m in section.methods:
         title = f"{m.label}: accuracy (%), mean of {len(m.seeds)} seed{'s' if len(m.seeds) > 1 else ''}"
         fig = heatmap(evaluated_cells(m.mean_matrix, m.joint), title, row_labels=["all"] if m.joint else None)
@@ -71,13 +165,20 @@ INTRO = (
 )
 
 
-def markdown(sections: list[tuple[Section, list, list]], source: str) -> str:
+def markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return lines + ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows] + [""]
+
+
+def markdown(sections: list[Rendered], source: str) -> str:
     lines = ["# Continual-learning results", "", f"Results under `{source}`. {INTRO}", ""]
-    for section, (header, rows), images in sections:
-        lines += [f"## {section.title}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-        lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
-        lines.append("")
-        lines += [f"![{caption}]({path})\n" for caption, path in images]
+    for r in sections:
+        lines += [f"## {r.section.title}", "", *markdown_table(*r.table), r.paired_note, ""]
+        if r.paired:
+            lines += markdown_table(*r.paired)
+        lines += [r.provenance, ""]
+        lines += [f"**{w}**\n" for w in r.warnings]
+        lines += [f"![{caption}]({path})\n" for caption, path in r.images]
     return "\n".join(lines)
 
 
@@ -85,10 +186,16 @@ STYLE = (
     "body{font-family:sans-serif;max-width:70em;margin:auto;padding:1em}"
     "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.3em .6em;text-align:right}"
     "td:first-child,th:first-child{text-align:left}img{max-width:100%;margin:.5em 0}"
+    "tbody+tbody th{background:#f4f4f4}.warning{color:#b00}"
 )
 
 
-def html_page(sections: list[tuple[Section, list, list]], source: str) -> str:
+def html_row(cells: list[str], tag: str = "td") -> str:
+    return "<tr>" + "".join(f"<{tag}>{html.escape(c)}</{tag}>" for c in cells) + "</tr>"
+
+
+def html_page(sections: list[Rendered], source: str) -> str:
+    """The paired comparison is a second body of the section's table: one table per section."""
     e = html.escape
     parts = [
         "<!DOCTYPE html>",
@@ -97,26 +204,42 @@ def html_page(sections: list[tuple[Section, list, list]], source: str) -> str:
         "<h1>Continual-learning results</h1>",
         f"<p>Results under <code>{e(source)}</code>. {e(INTRO)}</p>",
     ]
-    for section, (header, rows), images in sections:
-        parts.append(f"<h2>{e(section.title)}</h2>")
-        parts.append("<table><thead><tr>" + "".join(f"<th>{e(h)}</th>" for h in header) + "</tr></thead><tbody>")
-        parts += ["<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>" for row in rows]
-        parts.append("</tbody></table>")
+    for r in sections:
+        header, rows = r.table
+        parts.append(f"<h2>{e(r.section.title)}</h2>")
+        parts.append(f"<table><thead>{html_row(header, 'th')}</thead><tbody>")
+        parts += [html_row(cells) for cells in rows]
+        parts.append("</tbody>")
+        if r.paired:
+            header, rows = r.paired
+            parts += ["<tbody>", html_row(header, "th"), *[html_row(cells) for cells in rows], "</tbody>"]
+        parts.append("</table>")
+        parts += [f"<p>{e(r.paired_note)}</p>", f"<p>{e(r.provenance)}</p>"]
+        parts += [f'<p class="warning"><strong>{e(w)}</strong></p>' for w in r.warnings]
         parts += [
             f'<figure><img src="{e(path)}" alt="{e(caption)}"><figcaption>{e(caption)}</figcaption></figure>'
-            for caption, path in images
+            for caption, path in r.images
         ]
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
 
 
-def write_report(results_dir, out_dir) -> Path:
-    """Writes out_dir/report.md, out_dir/report.html and out_dir/figures/*.png; returns the .md path."""
-    sections = collect(Path(results_dir))
+def write_report(results_dir, out_dir, reference: str | None = None) -> Path:
+    """Writes out_dir/report.md, report.html, results.csv and figures/*.png; returns the .md path.
+
+    `reference` (default er) is the method the others are paired with; one named that no
+    run under results_dir has is an error, while the default may be absent (no paired tables).
+    """
+    records = load_results(Path(results_dir))
+    sections = aggregate(records)
+    if reference and not any(reference in (m.label, m.method) for s in sections for m in s.methods):
+        known = sorted({m.method for s in sections for m in s.methods})
+        raise ReportError(f"--reference {reference}: no such method under {results_dir} (there: {', '.join(known)})")
     out_dir = Path(out_dir)
     figures = out_dir / "figures"
     figures.mkdir(parents=True, exist_ok=True)
-    rendered = [(s, table(s), draw(s, figures)) for s in sections]
+    rendered = [render(s, reference or DEFAULT_REFERENCE, figures) for s in sections]
+    write_csv(records, out_dir / "results.csv")
     source = str(results_dir)
     (out_dir / "report.html").write_text(html_page(rendered, source), encoding="utf-8")
     path = out_dir / "report.md"

@@ -2,10 +2,12 @@
 
 The fixture grid: finetune and er, 2 tasks, seeds 0-2, numbers chosen so the means and
 sample stds are easy by hand; joint with one seed (n = 1, A-bar/forgetting/BWT undefined).
+Paired comparisons, results.csv, provenance and validation sections have fixtures of their own.
 """
 
 from __future__ import annotations
 
+import csv
 import json
 from html.parser import HTMLParser
 from pathlib import Path
@@ -21,6 +23,7 @@ from wandb_workspaces import expr
 from benchmarks.metrics import summary
 from reports.__main__ import main
 from reports.collect import collect
+from reports.plots import accuracy_curves
 from reports.wandb_report import build_report
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -252,3 +255,127 @@ def test_wandb_report_without_a_login_is_one_error_line(grid, tmp_path, monkeypa
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("error: the W&B report was not saved ("), err
     assert (grid / "report.md").is_file()  # the local report does not need W&B
+
+
+def test_curves_have_std_bands_where_there_are_seeds(grid):
+    finetune, er, joint = collect(grid)[0].methods
+    # A_T curves [0.8, 0.5], [0.9, 0.6], [1.0, 0.7]: sample std 0.1 after each task
+    assert finetune.curve_std == pytest.approx([0.1, 0.1]) and joint.curve_std is None
+    curves = {m.label: m.curve for m in (finetune, er, joint)}
+    fig = accuracy_curves(curves, 2, "t", {m.label: m.curve_std for m in (finetune, er, joint)})
+    assert len(fig.axes[0].collections) == 2  # finetune and er; joint's one seed has no band
+    assert len(accuracy_curves(curves, 2, "t").axes[0].collections) == 0
+
+
+def flat(a: float) -> list[list[float]]:
+    """A 2-task matrix whose A_T and A-bar are both `a`."""
+    return [[a, 0.0], [a, a]]
+
+
+ER_A = [0.60, 0.70, 0.65, 0.75, 0.68]  # seeds 0-4: a spread far wider than the differences below
+
+
+@pytest.fixture
+def paired_grid(tmp_path) -> Path:
+    """derpp ahead of er by 3 +- 0.3 points on every seed; lwf within +-2 points, symmetric; finetune on seed 0
+    only; joint far ahead (an upper bound); a 3-task section without er."""
+    folder = tmp_path / "paired"
+    ahead = [0.027, 0.030, 0.033, 0.028, 0.032]
+    around = [-0.01, 0.01, -0.02, 0.02, 0.0]
+    for seed, a in enumerate(ER_A):
+        write(folder, record("er", seed, flat(a), 1.0))
+        write(folder, record("derpp", seed, flat(a + ahead[seed]), 1.0))
+        write(folder, record("lwf", seed, flat(a + around[seed]), 1.0))
+    write(folder, record("finetune", 0, flat(0.5), 1.0))
+    write(folder, record("joint", 0, [[0.95, 0.95]], 1.0))
+    write(folder / "3tasks", record("finetune", 0, [[0.9, 0, 0], [0.5, 0.8, 0], [0.3, 0.4, 0.7]], 1.0, num_tasks=3))
+    return folder
+
+
+def test_report_pairs_each_method_with_the_reference(paired_grid, tmp_path):
+    out = tmp_path / "out"
+    assert main([str(paired_grid), "--out", str(out), "--reference", "er"]) == 0
+    md = (out / "report.md").read_text()
+    two, three = md.split("## clinc150 · CIL · 3 tasks")
+    # columns: method, n, then (mean difference, 95% interval, p) for A_T and for A-bar
+    derpp = table_row(two, "derpp − er")
+    assert derpp[:3] == ["derpp − er", "5", "+3.0"] and derpp[4] == "< 0.001" and derpp[5] == "+3.0"
+    assert "n.s." not in derpp[3] and derpp[3].startswith("[+2.")
+    lwf = table_row(two, "lwf − er")
+    assert lwf[:3] == ["lwf − er", "5", "+0.0"] and lwf[3].endswith(" n.s.") and float(lwf[4]) > 0.9
+    assert table_row(two, "finetune − er") == [
+        "finetune − er", "1", "-10.0", "1 shared seed: no interval", "–", "-10.0", "1 shared seed: no interval", "–"
+    ]
+    assert "joint −" not in md and "n.s.: the interval contains 0" in two
+    assert "No er runs in this section: no paired comparison." in three and "−" not in three.split("Code:")[0]
+    page = (out / "report.html").read_text()
+    assert "<td>derpp − er</td>" in page and "No er runs in this section" in page
+
+
+def test_the_default_reference_may_be_absent_a_named_one_may_not(paired_grid, tmp_path, capsys):
+    assert main([str(paired_grid), "--out", str(tmp_path / "a"), "--reference", "derpp"]) == 0
+    assert "| er − derpp |" in (tmp_path / "a" / "report.md").read_text()
+
+    assert main([str(paired_grid), "--out", str(tmp_path / "b"), "--reference", "ewc"]) == 2
+    out, err = capsys.readouterr()
+    assert err.count("\n") == 1 and err.startswith("error: --reference ewc: no such method under "), err
+    assert not (tmp_path / "b" / "report.md").exists()
+
+
+def provenance(sha: str, dirty: bool = False, transformers: str = "4.46.0") -> dict:
+    return {
+        "git_commit": sha, "git_dirty": dirty, "version": "0.1.0", "python": "3.11.2", "torch_threads": 1,
+        "packages": {"torch": "2.14.1", "transformers": transformers, "avalanche-lib": "0.6.0"},
+    }
+
+
+def test_results_csv_has_a_row_per_finished_run(tmp_path):
+    r = record("derpp", 0, flat(0.7), 1.0, beta=0.5, buffer_size=200)
+    r["provenance"] = provenance("0123456789abcdef")
+    write(tmp_path / "a", r)
+    write(tmp_path / "b", record("er", 0, flat(0.6), 1.0))  # an older run: no provenance, no eval_split
+    running = record("er", 1, flat(0.6), 1.0)
+    running["status"] = "running"
+    write(tmp_path / "c", running)
+
+    assert main([str(tmp_path)]) == 0
+    with open(tmp_path / "results.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [(row["method"], row["seed"]) for row in rows] == [("derpp", "0"), ("er", "0")]
+    derpp, er = rows
+    assert derpp["config.hp.beta"] == "0.5" and derpp["config.hp.buffer_size"] == "200" and er["config.hp.beta"] == ""
+    assert derpp["provenance.packages.torch"] == "2.14.1" and derpp["provenance.git_commit"] == "0123456789abcdef"
+    assert er["provenance.packages.torch"] == "" and er["eval_split"] == derpp["eval_split"] == "test"
+    assert json.loads(derpp["accuracy_matrix"]) == flat(0.7)
+    assert float(derpp["final_average_accuracy"]) == pytest.approx(0.7) and derpp["config.device"] == "cpu"
+
+
+def test_validation_runs_have_their_own_section_and_mixed_code_is_flagged(tmp_path):
+    for seed, sha, dirty in ((0, "aaaaaaaaaaaaaaaa", False), (1, "bbbbbbbbbbbbbbbb", True)):
+        r = record("er", seed, flat(0.6 + seed / 10), 1.0)
+        r["provenance"] = provenance(sha, dirty, transformers=f"4.4{seed}.0")
+        if seed == 1:  # a newer run, with the config fields added since seed 0 ran: still one setting
+            r["config"].update(eval_split="test", val_fraction=None, variant="")
+        write(tmp_path / "test", r)
+    write(tmp_path / "test", record("finetune", 0, flat(0.5), 1.0))  # no provenance: an unknown commit
+    trial = record("er", 0, flat(0.9), 1.0)
+    trial["eval_split"] = trial["config"]["eval_split"] = "val"
+    trial["provenance"] = provenance("aaaaaaaaaaaaaaaa")
+    write(tmp_path / "val", trial)
+
+    test, val = collect(tmp_path)
+    assert (test.eval_split, val.eval_split) == ("test", "val")
+    assert [m.label for m in test.methods] == ["finetune", "er"] and [m.label for m in val.methods] == ["er"]
+    assert test.methods[1].seeds == [0, 1] and val.methods[0].stats["final_average_accuracy"].mean == pytest.approx(0.9)
+
+    assert main([str(tmp_path)]) == 0
+    md = (tmp_path / "report.md").read_text()
+    test_md, val_md = md.split("## clinc150 · CIL · 2 tasks · validation")
+    assert "## clinc150 · CIL · 2 tasks\n" in test_md
+    assert "Code: commits aaaaaaaaaa, bbbbbbbbbb+dirty, unknown · torch 2.14.1, unknown" in test_md
+    assert "**warning: this table mixes 3 commits**" in test_md
+    assert "**warning: this table mixes several versions of transformers**" in test_md
+    assert "Code: commit aaaaaaaaaa · torch 2.14.1 · transformers 4.46.0 · avalanche-lib 0.6.0" in val_md
+    assert "warning" not in val_md
+    assert "warning: this table mixes 3 commits" in (tmp_path / "report.html").read_text()
+    assert (tmp_path / "figures" / "clinc150-cil-2tasks-val-er-heatmap.png").is_file()
