@@ -26,8 +26,6 @@ from methods.buffer import BufferBatch, ReservoirBuffer
 from methods.replay import ReplayPlugin
 from methods.snapshot import frozen_copy, restored_teacher, teacher_state
 
-LOGIT_SOURCES = ("stored", "teacher")
-
 
 class DERppPlugin(ReplayPlugin):
     def __init__(self, buffer: ReservoirBuffer, batch_size: int, alpha: float, beta: float, logits: str):

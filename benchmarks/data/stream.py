@@ -80,8 +80,6 @@ class TokenizedSplits:
     eval_y: torch.Tensor
 
 
-EVAL_SPLITS = ("test", "val")
-
 
 def tokenize(
     splits: Splits, task_split: TaskSplit, tokenizer, max_length: int, prompt_template: str | None = None,
