@@ -34,7 +34,7 @@ class ArgumentParser(argparse.ArgumentParser):
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--methods", nargs="+", default=["finetune"], help="finetune er derpp lwf joint")
+    p.add_argument("--methods", nargs="+", default=["finetune"], help="finetune er derpp lwf joint seq-star")
     p.add_argument("--benchmark", default="clinc150", help="clinc150 | banking77 | .csv/.json/.jsonl path | HF hub name")
     p.add_argument("--scenario", nargs="+", default=["cil"], choices=["cil", "til"])
     p.add_argument("--tasks", type=int, help="number of tasks (default: the benchmark's, 5 for other data)")
@@ -59,6 +59,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--derpp-topk", nargs="+", type=int, help="--head lm, stored logits: vocabulary entries kept per answer token")
     p.add_argument("--lwf-alpha", nargs="+", type=float)
     p.add_argument("--lwf-temperature", nargs="+", type=float)
+    p.add_argument("--warmup-epochs", nargs="+", type=int,
+                   help="seq-star: epochs of task 1 that train the encoder, frozen afterwards (default 3)")
+    p.add_argument("--preallocate-heads", nargs="+", metavar="yes|no",
+                   help="seq-star: every task's head from task 1 (default yes) or one per task (no)")
+    p.add_argument("--probe", action="store_true",
+                   help="after each task, probe the frozen backbone (linear and nearest-class-mean) on every task")
+    p.add_argument("--probe-per-class", type=int, default=20, help="--probe: training examples per class (seeded)")
     p.add_argument("--grid", metavar="FILE.yaml", help="values per method and hyper-parameter, e.g. 'derpp: {beta: [0.5, 1]}'")
     p.add_argument("--seeds", nargs="+", type=int, default=[0])
     p.add_argument("--output", default="results", help="output directory")
@@ -99,19 +106,39 @@ def check(args: argparse.Namespace) -> None:
     if unknown:
         raise UsageError(f"unknown method '{unknown[0]}': use one of {', '.join(METHODS)}")
     check_head_fits_backbone(args.head, args.backbone)
-    for name in ("tasks", "eval_batch_size", "limit_per_class", "max_length", "stop_after_task", "workers"):
+    if args.head == "lm" and "seq-star" in args.methods:
+        raise UsageError("seq-star needs classifier heads (its recipe uses cosine heads): drop --head lm")
+    if args.head == "lm" and args.probe:
+        raise UsageError("--probe fits probes on pooled encoder features: --head lm has none, drop --probe")
+    for name in ("tasks", "eval_batch_size", "limit_per_class", "max_length", "stop_after_task", "workers",
+                 "probe_per_class"):
         value = getattr(args, name)
         if value is not None and value < 1:
             raise UsageError(f"--{name.replace('_', '-')} must be positive, got {value}")
     for name in KINDS:
         for value in getattr(args, name) or ():
             parse(name, value)
+    check_method_options(args, METHODS)
     if not 0 < args.val_fraction < 1:
         raise UsageError(f"--val-fraction must be between 0 and 1 (exclusive), got {args.val_fraction}")
     if args.prompt_template is not None:
         from benchmarks.models.generative import check_template
 
         check_template(args.prompt_template)
+
+
+def check_method_options(args: argparse.Namespace, methods: dict) -> None:
+    """A method flag that none of --methods uses would silently change nothing: refuse it."""
+    from methods.registry import HYPERPARAMETERS
+
+    used = {name for method in args.methods for name in methods[method].uses}
+    for name in HYPERPARAMETERS:
+        if getattr(args, name) is not None and name not in used:
+            owners = [m for m, spec in methods.items() if name in spec.uses]
+            raise UsageError(
+                f"--{name.replace('_', '-')} is an option of {', '.join(owners)}, and --methods "
+                f"({' '.join(args.methods)}) runs none of them"
+            )
 
 
 def main(argv=None) -> int:

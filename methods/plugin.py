@@ -12,7 +12,10 @@ named in `READS` and `WRITES` (tested in tests/test_contract.py):
   never branches on the head or the scenario;
 - `autocast()` is the run's precision context, for a plugin's own forward passes (a teacher);
 - a plugin appends rows by replacing `mbatch` in `before_forward`, and adds its loss terms with
-  `add_loss` in `before_backward`.
+  `add_loss` in `before_backward`;
+- a plugin may set `train_epochs` in `before_training_exp` (SEQ*'s warm-up task), and freeze
+  parts of `model` (requires_grad, eval mode); `allocates_all_heads` asks the strategy for every
+  task's head before task 1.
 """
 
 from __future__ import annotations
@@ -22,13 +25,15 @@ from avalanche.core import SupervisedPlugin
 
 READS = frozenset({
     "model", "device", "clock", "experience", "mbatch", "mb_x", "mb_y", "mb_task_id", "mb_output",
-    "num_new", "loss", "loss_terms", "output_space", "autocast",
+    "num_new", "loss", "loss_terms", "output_space", "autocast", "train_epochs",
 })
-WRITES = frozenset({"mbatch", "loss"})
+WRITES = frozenset({"mbatch", "loss", "train_epochs"})
 
 
 class MethodPlugin(SupervisedPlugin):
     """A continual-learning method as one Avalanche plugin; see the module docstring for the contract."""
+
+    allocates_all_heads = False  # True: the strategy adds every task's head before task 1
 
     def add_loss(self, strategy, name: str, weight: float, term: torch.Tensor) -> None:
         """`loss += weight * term`, with the term recorded (detached) for the progress bar and W&B."""

@@ -21,6 +21,8 @@ HYPERPARAMETERS = {
     "derpp_topk": 64,  # generative head, stored logits: vocabulary entries kept per answer position
     "lwf_alpha": 1.0,
     "lwf_temperature": 2.0,
+    "warmup_epochs": 3,  # SEQ*: epochs of task 1 that train the encoder (Learn-or-Recall configs)
+    "preallocate_heads": True,  # SEQ*: every task's head exists from task 1 (future classes as negatives)
 }
 # The generative head distils teacher logits unless told otherwise (the Learn-or-Recall codebase's
 # choice): stored targets must drop all but the top-k of a vocabulary-wide row to fit a buffer.
@@ -39,6 +41,7 @@ class RunContext:
     batch_size: int
     seed: int
     head: str = "linear"
+    epochs: int = 1
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,7 @@ class Method:
     joint: bool = False  # train once on the union of all tasks
     uses: tuple[str, ...] = ()  # which HYPERPARAMETERS matter (recorded in the config)
     cost: float = 1.0  # training compute relative to fine-tuning: parallel grids start the costly runs first
+    head: str | None = None  # the head the method's recipe fixes (None: --head)
 
 
 def _buffer(ctx: RunContext, store_logits: bool):
@@ -76,6 +80,12 @@ def _lwf(ctx: RunContext):
     return LwFPlugin(ctx.hp["lwf_alpha"], ctx.hp["lwf_temperature"])
 
 
+def _seq_star(ctx: RunContext):
+    from baselines.seq_star import SeqStarPlugin
+
+    return SeqStarPlugin(ctx.hp["warmup_epochs"], ctx.hp["preallocate_heads"], ctx.epochs)
+
+
 METHODS = {
     "finetune": Method(lambda ctx: None),
     "joint": Method(lambda ctx: None, joint=True),
@@ -85,6 +95,8 @@ METHODS = {
     "derpp": Method(_derpp, uses=("buffer_size", "replay_batch_size", "alpha", "beta", "derpp_logits", "derpp_topk"),
                     cost=2.1),
     "lwf": Method(_lwf, uses=("lwf_alpha", "lwf_temperature"), cost=1.4),  # + a teacher forward
+    # The encoder is frozen after task 1: later tasks run it forward only.
+    "seq-star": Method(_seq_star, uses=("warmup_epochs", "preallocate_heads"), cost=0.6, head="cosine"),
 }
 
 

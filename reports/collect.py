@@ -20,12 +20,15 @@ import numpy as np
 from benchmarks.engine.config import recorded_config
 
 JOINT = "joint"  # trains once on every task: an upper bound, not a continual learner
-METHOD_ORDER = ["finetune", "lwf", "er", "derpp", "derpp-teacher", JOINT]
+METHOD_ORDER = ["finetune", "lwf", "er", "derpp", "derpp-teacher", "seq-star", JOINT]
 METRICS = ["final_average_accuracy", "average_incremental_accuracy", "forgetting", "backward_transfer", "train_seconds"]
 REQUIRED = ["method", "benchmark", "scenario", "seed", "num_tasks", "accuracy_matrix", *METRICS]
 # Config keys that do not change what a run measures.
 # eval_split is part of the section; variant names the hp values that already tell settings apart.
-NOT_A_SETTING = {"seed", "device", "eval_batch_size", "eval_split", "variant"}
+# Probing reads the model and changes nothing in its training: runs with and without it are one setting.
+NOT_A_SETTING = {"seed", "device", "eval_batch_size", "eval_split", "variant", "probe_per_class"}
+# A_T of the probes (benchmarks.probing), where a run has them.
+PROBE_METRICS = {"probe_linear": "linear", "probe_ncm": "ncm"}
 # The packages whose version a section's provenance line names.
 KEY_PACKAGES = ["torch", "transformers", "avalanche-lib"]
 UNKNOWN = "unknown"  # a run written before results carried provenance
@@ -58,6 +61,7 @@ class MethodResult:
     values: dict[str, dict[int, float | None]]  # metric -> seed -> value: what paired comparisons need
     mean_matrix: list[list[float]]
     curves: list[list[float]]  # one per run: the mean and the spread of the curve
+    mean_probing_matrix: list[list[float]] | None = None  # the linear probe's, over the runs that probed
 
     @property
     def joint(self) -> bool:
@@ -178,6 +182,18 @@ def labels(settings: list[str]) -> dict[str, str]:
     return out
 
 
+def metric(record: dict, name: str) -> float | None:
+    """A contract number, or a probe's A_T (None for a run without probing)."""
+    if name in PROBE_METRICS:
+        return ((record.get("probing_summary") or {}).get(PROBE_METRICS[name]) or {}).get("final_average_accuracy")
+    return record.get(name)
+
+
+def mean_probing_matrix(runs: list[dict]) -> list[list[float]] | None:
+    probed = [r["probing_matrix"] for r in runs if r.get("probing_matrix")]
+    return np.mean(probed, axis=0).tolist() if probed else None
+
+
 def aggregate(records: list[dict]) -> list[Section]:
     sections = defaultdict(lambda: defaultdict(list))
     for r in records:
@@ -190,10 +206,11 @@ def aggregate(records: list[dict]) -> list[Section]:
                 label=names[key],
                 method=runs[0]["method"],
                 seeds=sorted(r["seed"] for r in runs),
-                stats={m: stat([r.get(m) for r in runs]) for m in METRICS},
-                values={m: {r["seed"]: r.get(m) for r in runs} for m in METRICS},
+                stats={m: stat([metric(r, m) for r in runs]) for m in [*METRICS, *PROBE_METRICS]},
+                values={m: {r["seed"]: metric(r, m) for r in runs} for m in [*METRICS, *PROBE_METRICS]},
                 mean_matrix=np.mean([r["accuracy_matrix"] for r in runs], axis=0).tolist(),
                 curves=[curve(r["accuracy_matrix"], runs[0]["method"] == JOINT) for r in runs],
+                mean_probing_matrix=mean_probing_matrix(runs),
             )
             for key, runs in groups.items()
         ]

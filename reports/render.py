@@ -108,6 +108,35 @@ def paired_table(section: Section, reference: str) -> tuple[str, tuple[list[str]
     return legend, (header, rows)
 
 
+PROBING_NOTE = (
+    "Probing: after each task a linear probe (logistic regression) and a nearest-class-mean probe (cosine) are "
+    "fitted on the frozen backbone's features of a per-class training subset of every class, and scored as the "
+    "run is (CIL: all classes; TIL: within the task). Gap: linear probe A_T − observed A_T, per seed, then averaged: "
+    "what the backbone still separates that the model's own heads do not."
+)
+
+
+def probing_tables(section: Section) -> list[tuple[list[str], list[list[str]]]]:
+    """Observed vs probed A_T per method, and the gap per task after the last task; none if no run probed."""
+    probed = [m for m in section.methods if m.mean_probing_matrix]
+    if not probed:
+        return []
+    header = ["Method", "n", "Observed A_T (%)", "Linear probe A_T (%)", "NCM probe A_T (%)", "Gap (points)"]
+    rows = []
+    for m in probed:
+        observed, linear = points(m, "final_average_accuracy"), points(m, "probe_linear")
+        gaps = [linear[s] - observed[s] for s in m.seeds if linear[s] is not None and observed[s] is not None]
+        gap = f"{sum(gaps) / len(gaps):+.1f}" if gaps else MISSING
+        rows.append([m.label, str(m.stats["probe_linear"].n), fmt(m.stats["final_average_accuracy"]),
+                     fmt(m.stats["probe_linear"]), fmt(m.stats["probe_ncm"]), gap])
+    tasks = ["Method"] + [f"T{j + 1}" for j in range(section.num_tasks)]
+    per_task = [
+        [m.label] + [f"{100 * (p - o):+.1f}" for p, o in zip(m.mean_probing_matrix[-1], m.mean_matrix[-1])]
+        for m in probed
+    ]
+    return [(header, rows), (tasks, per_task)]
+
+
 def provenance_lines(section: Section) -> tuple[str, list[str]]:
     """The commits and package versions behind the table, and a warning for each that is not one value."""
     v = section.provenance
@@ -127,6 +156,7 @@ class Rendered:
     table: tuple[list[str], list[list[str]]]
     paired_note: str  # the paired table's legend, or why there is no paired table
     paired: tuple[list[str], list[list[str]]] | None
+    probing: list[tuple[list[str], list[list[str]]]]  # observed vs probe A_T, and the gap per task
     provenance: str
     warnings: list[str]
     images: list[tuple[str, str]]
@@ -134,7 +164,10 @@ class Rendered:
 
 def render(section: Section, reference: str, figures: Path) -> Rendered:
     note, paired = paired_table(section, reference)
-    return Rendered(section, table(section), note, paired, *provenance_lines(section), draw(section, figures))
+    return Rendered(
+        section, table(section), note, paired, probing_tables(section), *provenance_lines(section),
+        draw(section, figures),
+    )
 
 
 def draw(section: Section, figures: Path) -> list[tuple[str, str]]:
@@ -155,6 +188,10 @@ def draw(section: Section, figures: Path) -> list[tuple[str, str]]:
         title = f"{m.label}: accuracy (%), mean of {len(m.seeds)} seed{'s' if len(m.seeds) > 1 else ''}"
         fig = heatmap(evaluated_cells(m.mean_matrix, m.joint), title, row_labels=["all"] if m.joint else None)
         save(fig, f"{base}-{slug(m.label)}-heatmap.png", f"{m.label}: mean accuracy matrix")
+        if m.mean_probing_matrix:  # every cell is measured: probes see every class from task 1
+            title = f"{m.label}: linear probe accuracy (%)"
+            fig = heatmap(m.mean_probing_matrix, title, row_labels=["all"] if m.joint else None)
+            save(fig, f"{base}-{slug(m.label)}-probing.png", f"{m.label}: mean probing matrix (linear probe)")
     return images
 
 
@@ -176,6 +213,11 @@ def markdown(sections: list[Rendered], source: str) -> str:
         lines += [f"## {r.section.title}", "", *markdown_table(*r.table), r.paired_note, ""]
         if r.paired:
             lines += markdown_table(*r.paired)
+        if r.probing:
+            lines += ["### Probing vs observed", "", PROBING_NOTE, ""]
+            lines += markdown_table(*r.probing[0])
+            lines += ["Gap per task after the last task (linear probe − observed, points, mean over seeds):", ""]
+            lines += markdown_table(*r.probing[1])
         lines += [r.provenance, ""]
         lines += [f"**{w}**\n" for w in r.warnings]
         lines += [f"![{caption}]({path})\n" for caption, path in r.images]
@@ -214,7 +256,13 @@ def html_page(sections: list[Rendered], source: str) -> str:
             header, rows = r.paired
             parts += ["<tbody>", html_row(header, "th"), *[html_row(cells) for cells in rows], "</tbody>"]
         parts.append("</table>")
-        parts += [f"<p>{e(r.paired_note)}</p>", f"<p>{e(r.provenance)}</p>"]
+        parts.append(f"<p>{e(r.paired_note)}</p>")
+        if r.probing:
+            parts += ["<h3>Probing vs observed</h3>", f"<p>{e(PROBING_NOTE)}</p>"]
+            for header, rows in r.probing:
+                parts += [f"<table><thead>{html_row(header, 'th')}</thead><tbody>",
+                          *[html_row(cells) for cells in rows], "</tbody></table>"]
+        parts.append(f"<p>{e(r.provenance)}</p>")
         parts += [f'<p class="warning"><strong>{e(w)}</strong></p>' for w in r.warnings]
         parts += [
             f'<figure><img src="{e(path)}" alt="{e(caption)}"><figcaption>{e(caption)}</figcaption></figure>'

@@ -116,11 +116,24 @@ class WandbTracker:
             record["heatmap/forgetting"] = wandb.Image(fig)
         self.run.log({**record, "task": len(matrix)})
 
+    def log_probing(self, results: dict, joint: bool) -> None:
+        """The linear probe's matrix as a table and a heatmap, and each probe's A_T in the summary."""
+        probing = results["probing_matrix"]
+        rows = row_labels(len(probing), joint)
+        fig = heatmap(probing, f"{self.name}: linear probe accuracy (%)", rows)
+        self.run.log({"matrix/probing": matrix_table(probing, rows), "heatmap/probing": wandb.Image(fig),
+                      "task": len(probing)})
+        for probe, summary in results["probing_summary"].items():
+            if summary["final_average_accuracy"] is not None:
+                self.run.summary[f"probe_{probe}/final_average_accuracy"] = summary["final_average_accuracy"]
+
     @guarded
     def finish(self, results: dict, joint: bool) -> None:
         """The heatmaps of the matrix so far and the contract's numbers (run summary); then the run is closed."""
         if results["accuracy_matrix"]:
             self.log_heatmaps(results["accuracy_matrix"], joint)
+        if results.get("probing_matrix"):
+            self.log_probing(results, joint)
         for key in SUMMARY_KEYS:
             if results[key] is not None:
                 self.run.summary[key] = results[key]

@@ -55,6 +55,7 @@ def make_strategy(method: str, scenario: str, batch_size: int = 8, head: str = "
 
     `head="lm"`: tiny-gpt2 answering with label names, on 10 examples per class.
     """
+    head = METHODS[method].head or head  # a method whose recipe fixes its head (seq-star: cosine)
     lm = head == "lm"
     task_split, data = small_clinc(per_class=10, head=head) if lm else small_clinc()
     hp = {**HYPERPARAMETERS, **hp}

@@ -43,6 +43,22 @@ CASES = {
     "derpp topk 0": (["--derpp-topk", "0"], "--derpp-topk must be positive, got 0"),
     "cuda without a GPU": (["--device", "cuda"], "--device cuda: no CUDA device is visible here; use --device cpu or auto"),
     "workers 0": (["--workers", "0"], "--workers must be positive, got 0"),
+    "probe per class 0": (["--probe", "--probe-per-class", "0"], "--probe-per-class must be positive, got 0"),
+    "probe on the lm head": (
+        ["--backbone", "tiny-gpt2", "--head", "lm", "--probe"],
+        "--probe fits probes on pooled encoder features: --head lm has none, drop --probe",
+    ),
+    "seq-star on the lm head": (
+        ["--methods", "seq-star", "--backbone", "tiny-gpt2", "--head", "lm"],
+        "seq-star needs classifier heads (its recipe uses cosine heads): drop --head lm",
+    ),
+    "negative warm-up": (["--methods", "seq-star", "--warmup-epochs", "-1"], "--warmup-epochs must not be negative, got -1"),
+    "preallocate maybe": (["--methods", "seq-star", "--preallocate-heads", "maybe"], "--preallocate-heads must be yes or no, got 'maybe'"),
+    "option seq-star lacks": (
+        ["--methods", "seq-star", "--buffer-size", "100"],
+        "--buffer-size is an option of er, derpp, and --methods (seq-star) runs none of them",
+    ),
+    "option no method uses": (["--methods", "finetune", "--alpha", "0.5"], "--alpha is an option of derpp, and --methods (finetune) runs none of them"),
     "unknown scenario": (["--scenario", "cil", "dil"], "argument --scenario: invalid choice: 'dil' (choose from "),
     # data files
     "missing file": (["--benchmark", "nope.csv"], "missing data file nope.csv"),

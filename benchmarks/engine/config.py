@@ -32,6 +32,7 @@ class RunConfig:
     eval_split: str = "test"  # the split of the accuracy matrix: test | val (model selection)
     val_fraction: float | None = None  # train held out for validation; None: the source's own val split
     variant: str = ""  # in a grid of settings, the values that tell this run from its method's others
+    probe_per_class: int | None = None  # --probe: training examples per class of the probes; None: no probing
     hp: dict = field(default_factory=dict)
 
     @property
@@ -46,7 +47,8 @@ class RunConfig:
 
 # Fields added after results were first written, with the value every older run had.
 ADDED_FIELDS = {"precision": "fp32", "lm_eval": None, "prompt_template": None, "eval_split": "test",
-                "val_fraction": None, "variant": ""}
+                "val_fraction": None, "variant": "",
+                "probe_per_class": None}
 
 
 def recorded_config(record: dict) -> dict:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from benchmarks.engine.config import RunConfig, recorded_config
 from benchmarks.engine.results import RESULTS_FILE
-from benchmarks.engine.settings import KINDS, TRAINING, load_grid_file, method_space, product, variant_names
+from benchmarks.engine.settings import KINDS, TRAINING, load_grid_file, method_space, parse, product, variant_names
 from benchmarks.errors import UsageError
 from methods.registry import run_label
 
@@ -91,8 +91,10 @@ def run_configs(args: Namespace, stream, device: str, template: str | None, grid
     from benchmarks.engine.config import default
     from methods.registry import defaults_for, method_hyperparameters
 
+    from methods.registry import METHODS
+
     defaults = {**{name: default(name) for name in TRAINING}, **defaults_for(args.head)}
-    given = {name: getattr(args, name) for name in KINDS}
+    given = {name: [parse(name, v) for v in getattr(args, name)] if getattr(args, name) else None for name in KINDS}
     lm = args.head == "lm"
     by_label: dict[str, list[tuple[str, dict]]] = {}
     for method in dict.fromkeys(args.methods):
@@ -108,12 +110,13 @@ def run_configs(args: Namespace, stream, device: str, template: str | None, grid
             configs += [
                 RunConfig(
                     benchmark=stream.spec.name, scenario=scenario, method=method, seed=seed, backbone=args.backbone,
-                    head=args.head, num_tasks=stream.task_split.num_tasks, max_length=stream.max_length,
+                    head=METHODS[method].head or args.head, num_tasks=stream.task_split.num_tasks, max_length=stream.max_length,
                     epochs=named["epochs"], batch_size=named["batch_size"], eval_batch_size=args.eval_batch_size,
                     lr=named["lr"], head_lr=named["head_lr"], device=device, precision=args.precision,
                     limit_per_class=args.limit_per_class, class_order_seed=args.class_order_seed,
                     data_seed=args.data_seed, lm_eval=args.lm_eval if lm else None, prompt_template=template,
                     eval_split=args.eval_split, val_fraction=stream.val_fraction, variant=variant,
+                    probe_per_class=args.probe_per_class if args.probe else None,
                     hp={k: named[k] for k in named if k not in TRAINING},
                 )
                 for scenario in dict.fromkeys(args.scenario)

@@ -7,14 +7,15 @@ from tqdm.auto import tqdm
 
 
 class ProgressPlugin(SupervisedPlugin):
-    def __init__(self, label: str, num_tasks: int, epochs: int):
+    def __init__(self, label: str, num_tasks: int):
         super().__init__()
-        self.label, self.num_tasks, self.epochs = label, num_tasks, epochs
+        self.label, self.num_tasks = label, num_tasks
         self.bar = None
 
     def before_training_epoch(self, strategy, **kwargs):
         task = strategy.clock.train_exp_counter
-        desc = f"{self.label} task {task + 1}/{self.num_tasks} epoch {strategy.clock.train_exp_epochs + 1}/{self.epochs}"
+        epochs = strategy.train_epochs  # a method may set its own for a task (SEQ*'s warm-up)
+        desc = f"{self.label} task {task + 1}/{self.num_tasks} epoch {strategy.clock.train_exp_epochs + 1}/{epochs}"
         self.bar = tqdm(total=len(strategy.dataloader), desc=desc, leave=False, disable=None, dynamic_ncols=True)
 
     def after_training_iteration(self, strategy, **kwargs):

@@ -45,9 +45,28 @@ def results_record(
         "config": asdict(config),
         "provenance": provenance,
     }
+    if "probing" in progress:
+        record.update(probing_record(progress, joint, status == "finished"))
     if error:
         record["error"] = error
     return record
+
+
+def probing_record(progress: dict, joint: bool, finished: bool) -> dict:
+    """The probing matrices (T x T: probes see every class) and their summaries, as for the accuracy matrix."""
+    from benchmarks.probing import PROBES
+
+    matrices = progress["probing"]
+    summaries = {
+        name: metrics.summary(matrices[name], joint=joint) if finished else dict.fromkeys(metrics.SUMMARY_KEYS)
+        for name in PROBES
+    }
+    return {
+        "probing_matrix": matrices["linear"],
+        "ncm_probing_matrix": matrices["ncm"],
+        "probing_summary": summaries,
+        "probe_seconds": progress["probe_seconds"],
+    }
 
 
 def write_json_atomically(path: Path, record: dict) -> None:

@@ -14,6 +14,7 @@ from benchmarks.engine.progress import ProgressPlugin
 from benchmarks.engine.provenance import finished, provenance
 from benchmarks.engine.results import RESULTS_FILE, results_record, write_json_atomically
 from benchmarks.engine.strategy import RunFailed, build_strategy
+from benchmarks.probing import PROBES, Prober
 from methods.registry import METHODS
 
 
@@ -31,15 +32,20 @@ def run(
     method = METHODS[config.method]
     bench = build_benchmark(data, task_split, config.scenario, joint=method.joint)
     T, num_experiences = task_split.num_tasks, len(bench.train_stream)
-    extra = [ProgressPlugin(config.run_name, num_experiences, config.epochs)]
+    extra = [ProgressPlugin(config.run_name, num_experiences)]
     if tracker:
         extra.append(tracker.loss_logger())
     strategy = build_strategy(config, task_split, extra_plugins=extra)
+    prober = config.probe_per_class and Prober(
+        data, task_split, config.scenario, config.probe_per_class, config.data_seed, config.eval_batch_size
+    )
     origin = provenance(command, strategy.model.backbone)  # the backbone's weights as loaded, before training
 
     run_dir.mkdir(parents=True, exist_ok=True)
     ckpt = run_dir / checkpoint.FILE_NAME
     progress = {"matrix": [], "train_seconds": 0.0, "eval_seconds": 0.0, "examples": 0}
+    if prober:
+        progress.update(probing={name: [] for name in PROBES}, probe_seconds=0.0)
     if resume and ckpt.exists():
         progress = checkpoint.restore(ckpt, strategy)
         log(f"[{config.run_name}] resumed after task {len(progress['matrix'])}/{num_experiences}")
@@ -72,12 +78,17 @@ def run(
             strategy.eval(bench.test_stream[:seen])
             eval_time = time.perf_counter() - start
             row = [strategy.accuracy.get(j, 0.0) for j in range(T)]
+            probe_rows, probe_time = prober.probe(strategy) if prober else ({}, 0.0)
             last_task = i + 1 == num_experiences
             with critical():  # progress, checkpoint and results file change together
                 matrix.append(row)
                 progress["train_seconds"] += train_time
                 progress["eval_seconds"] += eval_time
-                progress["examples"] += len(experience.dataset) * config.epochs
+                progress["examples"] += len(experience.dataset) * strategy.train_epochs
+                for name, probe_row in probe_rows.items():
+                    progress["probing"][name].append(probe_row)
+                if prober:
+                    progress["probe_seconds"] += probe_time
                 if last_task:
                     results = save("finished")
                     ckpt.unlink(missing_ok=True)
@@ -87,9 +98,10 @@ def run(
             if tracker:
                 tracker.log_task(matrix, method.joint)
             seen_accs = " ".join(f"{a:.2f}" for a in row[:seen])
+            probed = f" probe {sum(probe_rows['linear'][:seen]) / seen:.3f}" if prober else ""
             log(
                 f"[{config.run_name}] task {i + 1}/{num_experiences}: seen-task accuracy {sum(row[:seen]) / seen:.3f} "
-                f"({seen_accs}) train {progress['train_seconds']:.1f}s"
+                f"({seen_accs}){probed} train {progress['train_seconds']:.1f}s"
             )
             if stop_after_task == i + 1 and not last_task:
                 log(f"[{config.run_name}] stopped after task {i + 1} (--stop-after-task); --resume continues it")

@@ -20,8 +20,9 @@ KINDS = {
     "lr": "rate", "head_lr": "rate", "epochs": "count", "batch_size": "count",
     "buffer_size": "count", "replay_batch_size": "count", "derpp_topk": "count",
     "alpha": "weight", "beta": "weight", "lwf_alpha": "weight", "lwf_temperature": "temperature",
-    "derpp_logits": ("stored", "teacher"),
+    "derpp_logits": ("stored", "teacher"), "warmup_epochs": "count0", "preallocate_heads": "switch",
 }
+SWITCH = {"yes": True, "true": True, "on": True, "no": False, "false": False, "off": False}
 
 
 def parse(name: str, value):
@@ -32,18 +33,27 @@ def parse(name: str, value):
         if value not in kind:
             raise UsageError(f"{flag} must be one of {', '.join(kind)}, got {value!r}")
         return value
+    if kind == "switch":
+        if isinstance(value, bool):
+            return value
+        if str(value).lower() not in SWITCH:
+            raise UsageError(f"{flag} must be yes or no, got {value!r}")
+        return SWITCH[str(value).lower()]
     try:
         if isinstance(value, bool) or isinstance(value, (list, dict)) or value is None:
             raise ValueError
-        number = int(value) if kind == "count" else float(value)
-        if kind == "count" and isinstance(value, float) and value != number:
+        whole = kind in ("count", "count0")
+        number = int(value) if whole else float(value)
+        if whole and isinstance(value, float) and value != number:
             raise ValueError
     except (TypeError, ValueError):
-        what = "an integer" if kind == "count" else "a number"
+        what = "an integer" if kind in ("count", "count0") else "a number"
         raise UsageError(f"{flag} must be {what}, got {value!r}") from None
     if kind == "count" and number < 1:
         raise UsageError(f"{flag} must be positive, got {number}")
-    if kind != "count" and not math.isfinite(number):
+    if kind == "count0" and number < 0:
+        raise UsageError(f"{flag} must not be negative, got {number}")
+    if not whole and not math.isfinite(number):
         raise UsageError(f"{flag} must be a finite number, got {number}")
     if kind in ("rate", "weight") and number < 0:
         raise UsageError(f"{flag} must not be negative, got {number}")

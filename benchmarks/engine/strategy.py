@@ -46,6 +46,7 @@ class ContinualStrategy(SupervisedTemplate):
         self.num_new = 0  # rows of the current batch that come from the stream (the rest is replay)
         self.loss_terms: dict = {}
         self.accuracy: dict[int, float] = {}  # experience index -> accuracy of the last eval
+        self.trained_tasks = 0  # tasks trained on so far: their classes are the candidates (heads may exist ahead)
         super().__init__(
             model=model,
             optimizer=torch.optim.AdamW(model.parameters(), lr=config.lr),
@@ -59,11 +60,16 @@ class ContinualStrategy(SupervisedTemplate):
         )
 
     def model_adaptation(self, model=None):
-        """A new head for every task of the experience that has none yet (never during eval)."""
+        """A new head for every task of the experience that has none yet (never during eval); every
+        task's head at once if the method allocates them all."""
         model = self.model if model is None else model
         if self.is_training:
             task_of = self.task_split.task_of_class()
-            needed = 1 + max(int(task_of[c]) for c in self.experience.classes_in_this_experience)
+            self.trained_tasks = max(
+                self.trained_tasks, 1 + max(int(task_of[c]) for c in self.experience.classes_in_this_experience)
+            )
+            plugin = self.method_plugin
+            needed = self.task_split.num_tasks if plugin and plugin.allocates_all_heads else self.trained_tasks
             while len(model.head_sizes) < needed:
                 model.add_head(self.task_split.task_sizes[len(model.head_sizes)])
         return model.to(self.device)
@@ -110,6 +116,7 @@ class ContinualStrategy(SupervisedTemplate):
                 self._before_eval_iteration(**kwargs)
                 self._before_eval_forward(**kwargs)
                 candidates = self.output_space.candidates(self.mb_task_id, self.model.num_classes)
+                candidates[:, sum(self.task_split.task_sizes[: self.trained_tasks]):] = False  # pre-allocated heads
                 with self.autocast():
                     predicted = self.model.predict(self.mb_x, candidates)
                 self._after_eval_forward(**kwargs)
@@ -140,7 +147,9 @@ def build_strategy(config: RunConfig, task_split: TaskSplit, extra_plugins=()) -
     """A seeded model and the method's plugin in a fresh strategy, before any task."""
     seed_everything(config.seed)
     model, _ = load_model(config.backbone, config.head, task_split.class_names, config.lm_eval or "generate")
-    plugin = METHODS[config.method].build(RunContext(config.hp, config.batch_size, config.seed, config.head))
+    plugin = METHODS[config.method].build(
+        RunContext(config.hp, config.batch_size, config.seed, config.head, config.epochs)
+    )
     return ContinualStrategy(
         model=model, config=config, task_split=task_split, method_plugin=plugin, extra_plugins=extra_plugins
     )
