@@ -3,14 +3,13 @@
 1. cosine heads (the run's head is `cosine`, whatever `--head` says);
 2. all heads allocated before task 1 (`preallocate_heads`), so the CE of every task already
    sees the classes still to come as negatives; otherwise one head per task, as for every method;
-3. the encoder trains during task 1 only, for `warmup_epochs` epochs, and is frozen after
-   (in eval mode: no dropout, so later heads are fitted on the features a probe would see;
-   with 0 warm-up epochs it never trains and task 1 fits its head for `--epochs`);
+3. the encoder trains during the first `warmup_epochs` epochs of task 1 only and is frozen after;
 4. the heads of finished tasks are frozen.
 
-Later tasks train for `--epochs` with the current head (and, pre-allocated, the heads still to
-come) as the only trainable weights. Freezing is decided from the task index at the start of
-every task, so a resumed run freezes what an uninterrupted one does.
+As in the Learn-or-Recall codebase (`models/SEQ.py`), task 1 runs `warmup_epochs + epochs` epochs
+(the last `epochs` fit the head on the frozen encoder) and later tasks `epochs`; a frozen encoder
+stays in train mode (dropout on), as there. Freezing is decided from the task and epoch at hand,
+so a resumed run freezes what an uninterrupted one does.
 """
 
 from __future__ import annotations
@@ -27,15 +26,10 @@ class SeqStarPlugin(MethodPlugin):
 
     def before_training_exp(self, strategy, **kwargs):
         task = strategy.experience.current_experience
-        warm_up = task == 0 and self.warmup_epochs > 0
-        strategy.train_epochs = self.warmup_epochs if warm_up else self.epochs
-        model = strategy.model
-        model.backbone.requires_grad_(warm_up)
-        for index, head in enumerate(model.heads):
+        strategy.train_epochs = self.epochs + (self.warmup_epochs if task == 0 else 0)
+        for index, head in enumerate(strategy.model.heads):
             head.requires_grad_(index >= task)
 
     def before_training_epoch(self, strategy, **kwargs):
-        """Avalanche puts the whole model in train mode before each task; a frozen encoder stays in eval mode."""
-        backbone = strategy.model.backbone
-        if not next(backbone.parameters()).requires_grad:
-            backbone.eval()
+        warming_up = strategy.experience.current_experience == 0 and strategy.clock.train_exp_epochs < self.warmup_epochs
+        strategy.model.backbone.requires_grad_(warming_up)
