@@ -200,3 +200,25 @@ def test_an_error_after_init_turns_logging_off_with_one_warning(tmp_path, capsys
     assert tracker.off
     stderr = capsys.readouterr().err
     assert stderr.count("\n") == 1 and stderr.startswith("warning: W&B logging is off for r (UsageError:"), stderr
+
+
+def test_probing_matrix_is_logged_as_a_table_a_heatmap_and_summary_numbers(tmp_path):
+    csv_path = write_small_clinc_csv(tmp_path / "x.csv")
+    out = tmp_path / "out"
+    args = [*TINY, "--benchmark", str(csv_path), "--probe", "--probe-per-class", "5", "--output", str(out)]
+    assert run_benchmark.main(args) == 0
+    results = json.loads((out / "x-cil-finetune-seed0" / "results.json").read_text())
+    (run_dir,) = (out / "wandb").glob("offline-run-*")
+    records = wandb_records(run_dir)
+    history = [items(r.history.item) for r in records if r.HasField("history")]
+
+    (probing,) = [h for h in history if "matrix/probing/path" in h]
+    assert table_rows(run_dir, probing["matrix/probing/path"]) == results["probing_matrix"]
+    assert_valid_png(run_dir / "files" / probing["heatmap/probing/path"])
+    summary = {}
+    for r in records:
+        if r.HasField("summary"):
+            summary.update(items(r.summary.update))
+    for probe in ("linear", "ncm"):
+        expected = results["probing_summary"][probe]["final_average_accuracy"]
+        assert summary[f"probe_{probe}/final_average_accuracy"] == pytest.approx(expected)
