@@ -67,6 +67,14 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="after each task, probe the frozen backbone (linear and nearest-class-mean) on every task")
     p.add_argument("--probe-per-class", type=int, default=20, help="--probe: training examples per class (seeded)")
     p.add_argument("--grid", metavar="FILE.yaml", help="values per method and hyper-parameter, e.g. 'derpp: {beta: [0.5, 1]}'")
+    p.add_argument("--select-on", choices=["val"],
+                   help="choose each method's setting on the validation split (Ray Tune, ASHA), then run it on test")
+    p.add_argument("--budget", type=int, default=8, help="--select-on: trials per method, the same for every method")
+    p.add_argument("--select-by", default="average_incremental_accuracy",
+                   choices=["average_incremental_accuracy", "final_average_accuracy"],
+                   help="--select-on: the validation criterion")
+    p.add_argument("--search-limit-per-class", type=int,
+                   help="--select-on: training examples per class during the search only (default: --limit-per-class)")
     p.add_argument("--seeds", nargs="+", type=int, default=[0])
     p.add_argument("--output", default="results", help="output directory")
     existing = p.add_mutually_exclusive_group()
@@ -111,7 +119,7 @@ def check(args: argparse.Namespace) -> None:
     if args.head == "lm" and args.probe:
         raise UsageError("--probe fits probes on pooled encoder features: --head lm has none, drop --probe")
     for name in ("tasks", "eval_batch_size", "limit_per_class", "max_length", "stop_after_task", "workers",
-                 "probe_per_class"):
+                 "probe_per_class", "budget", "search_limit_per_class"):
         value = getattr(args, name)
         if value is not None and value < 1:
             raise UsageError(f"--{name.replace('_', '-')} must be positive, got {value}")
@@ -119,6 +127,8 @@ def check(args: argparse.Namespace) -> None:
         for value in getattr(args, name) or ():
             parse(name, value)
     check_method_options(args, METHODS)
+    if args.select_on and args.eval_split == "val":
+        raise UsageError("--select-on val chooses settings on val and measures them on test: drop --eval-split val")
     if not 0 < args.val_fraction < 1:
         raise UsageError(f"--val-fraction must be between 0 and 1 (exclusive), got {args.val_fraction}")
     if args.prompt_template is not None:

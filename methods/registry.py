@@ -24,6 +24,18 @@ HYPERPARAMETERS = {
     "warmup_epochs": 3,  # SEQ*: epochs of task 1 that train the encoder (Learn-or-Recall configs)
     "preallocate_heads": True,  # SEQ*: every task's head exists from task 1 (future classes as negatives)
 }
+# What --select-on val searches per method (--grid FILE.yaml or several values of a flag replace a name's
+# values): learning rates for every method, and each method's own weights. The replay buffer size is a
+# memory budget, the same for every method, not searched.
+LRS = {"lr": [1e-5, 2e-5, 5e-5], "head_lr": [1e-3, 3e-3]}
+SEARCH_SPACES = {
+    "finetune": LRS,
+    "joint": LRS,
+    "er": LRS,
+    "derpp": {**LRS, "alpha": [0.1, 0.2, 0.5, 1.0], "beta": [0.5, 1.0]},
+    "lwf": {**LRS, "lwf_alpha": [0.5, 1.0, 2.0], "lwf_temperature": [1.0, 2.0, 4.0]},
+    "seq-star": {"head_lr": [1e-3, 3e-3, 1e-2], "warmup_epochs": [1, 3], "epochs": [1, 3]},
+}
 # The generative head distils teacher logits unless told otherwise (the Learn-or-Recall codebase's
 # choice): stored targets must drop all but the top-k of a vocabulary-wide row to fit a buffer.
 HEAD_DEFAULTS = {"lm": {"derpp_logits": "teacher"}}

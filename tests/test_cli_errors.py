@@ -43,6 +43,12 @@ CASES = {
     "derpp topk 0": (["--derpp-topk", "0"], "--derpp-topk must be positive, got 0"),
     "cuda without a GPU": (["--device", "cuda"], "--device cuda: no CUDA device is visible here; use --device cpu or auto"),
     "workers 0": (["--workers", "0"], "--workers must be positive, got 0"),
+    "budget 0": (["--select-on", "val", "--budget", "0"], "--budget must be positive, got 0"),
+    "select on val measured on val": (
+        ["--select-on", "val", "--eval-split", "val"],
+        "--select-on val chooses settings on val and measures them on test: drop --eval-split val",
+    ),
+    "unknown criterion": (["--select-on", "val", "--select-by", "loss"], "argument --select-by: invalid choice: 'loss' (choose from "),
     "probe per class 0": (["--probe", "--probe-per-class", "0"], "--probe-per-class must be positive, got 0"),
     "probe on the lm head": (
         ["--backbone", "tiny-gpt2", "--head", "lm", "--probe"],

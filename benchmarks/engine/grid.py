@@ -34,17 +34,24 @@ def run_grid(args: Namespace, command: str = "") -> int:
     grid_file = load_grid_file(args.grid, args.methods) if args.grid else {}
     lm = args.head == "lm"
     template = (args.prompt_template or DEFAULT_TEMPLATE) if lm else None
-    stream = prepare_stream(
-        resolve_spec(args.benchmark, args.text_column, args.label_column), data_dir_from(args.data_dir),
-        backbone=args.backbone, head=args.head, num_tasks=args.tasks, max_length=args.max_length,
-        prompt_template=template, limit=args.limit_per_class, class_order_seed=args.class_order_seed,
-        data_seed=args.data_seed, val_fraction=args.val_fraction, eval_split=args.eval_split,
-    )
+
+    def stream_for_split(eval_split: str, limit: int | None):
+        return prepare_stream(
+            resolve_spec(args.benchmark, args.text_column, args.label_column), data_dir_from(args.data_dir),
+            backbone=args.backbone, head=args.head, num_tasks=args.tasks, max_length=args.max_length,
+            prompt_template=template, limit=limit, class_order_seed=args.class_order_seed,
+            data_seed=args.data_seed, val_fraction=args.val_fraction, eval_split=eval_split,
+        )
+
+    stream = stream_for_split(args.eval_split, args.limit_per_class)
     if args.device == "cuda" and not torch.cuda.is_available():
         raise UsageError("--device cuda: no CUDA device is visible here; use --device cpu or auto")
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
     configs = run_configs(args, stream, device, template, grid_file)
     output = Path(args.output)
+    extras = {}
+    if args.select_on:
+        configs, extras = tuned_configs(args, configs, grid_file, output, stream_for_split)
     plan = plan_runs(configs, output, args.resume, args.overwrite)
     group = args.wandb_group or f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
     finished, failed, jobs = {}, [], []
@@ -59,7 +66,8 @@ def run_grid(args: Namespace, command: str = "") -> int:
             for name in (RESULTS_FILE, "checkpoint.pt"):
                 (run_dir / name).unlink(missing_ok=True)
         tracker = make_tracker(args, output, group)
-        jobs.append(Job(config, run_dir, action == "resume", args.stop_after_task, tracker, command))
+        jobs.append(Job(config, run_dir, action == "resume", args.stop_after_task, tracker, command,
+                        extras.get(config.run_name)))
 
     def report(job: Job, outcome: str, payload) -> None:
         if outcome == "failed":
@@ -124,6 +132,34 @@ def run_configs(args: Namespace, stream, device: str, template: str | None, grid
             ]
     order = {m: i for i, m in enumerate(dict.fromkeys(args.methods))}
     return sorted(configs, key=lambda c: (list(dict.fromkeys(args.scenario)).index(c.scenario), order[c.method]))
+
+
+def tuned_configs(args: Namespace, configs: list[RunConfig], grid_file: dict, output: Path, stream_for_split):
+    """--select-on val: each (scenario, method) searched on the validation split (the first seed, and
+    --search-limit-per-class examples per class if given), then one test run per seed with the chosen
+    setting, named `tuned`; returns those configs and each run's `selection` record."""
+    from dataclasses import replace
+
+    from benchmarks.engine.selection import selections, with_setting
+    from benchmarks.engine.settings import tunable
+    from methods.registry import SEARCH_SPACES
+
+    unique = {(c.scenario, c.label, c.seed): c for c in reversed(configs)}  # the first setting of each method
+    configs = [c for c in configs if unique[(c.scenario, c.label, c.seed)] is c]
+    val = stream_for_split("val", args.search_limit_per_class or args.limit_per_class)
+    first_seed = list(dict.fromkeys(args.seeds))[0]
+    bases = [
+        replace(c, eval_split="val", limit_per_class=args.search_limit_per_class or c.limit_per_class)
+        for c in configs if c.seed == first_seed
+    ]
+    spaces = {}
+    for c in bases:
+        given = {name: [parse(name, v) for v in getattr(args, name)] for name in tunable(c.method) if getattr(args, name)}
+        spaces[c.method] = {**SEARCH_SPACES[c.method], **given, **grid_file.get(c.method, {})}
+    chosen = selections(bases, spaces, args.budget, args.select_by, val, args.workers, args.ray_address, output,
+                        reuse=args.resume)
+    tuned = [with_setting(c, chosen[(c.scenario, c.label)]["chosen"], "tuned") for c in configs]
+    return tuned, {c.run_name: {"selection": chosen[(c.scenario, c.label)]} for c in tuned}
 
 
 def plan_runs(configs: list[RunConfig], output: Path, resume: bool, overwrite: bool) -> list[tuple]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +31,7 @@ class Job:
     stop_after_task: int | None
     tracker: object | None  # a reports.wandb_logging.WandbTracker, or None
     command: str = ""  # the invocation, for the provenance record
+    extra: dict | None = None  # keys the results record carries besides the contract's (a tuned run's selection)
 
 
 # report(job, outcome, payload): outcome "done" with the results record, or "failed" with the reason.
@@ -43,7 +45,7 @@ def run_job(job: Job, task_split, data, threads: int | None = None) -> tuple[str
         torch.set_num_threads(threads)
     try:
         results = run(job.config, task_split, data, job.run_dir, tracker=job.tracker, resume=job.resume,
-                      stop_after_task=job.stop_after_task, command=job.command)
+                      stop_after_task=job.stop_after_task, command=job.command, extra_record=job.extra)
     except RunFailed as e:
         return "failed", str(e)
     return "done", results
@@ -58,18 +60,19 @@ def threads_per_run(workers: int) -> int:
     return max(1, (os.cpu_count() or 1) // workers)
 
 
-def run_on_ray(jobs: list[Job], task_split, data, workers: int, address: str | None, report: Report) -> None:
-    """At most `workers` runs at a time on a local Ray instance, or on the cluster at `address`.
+@contextmanager
+def ray_started(workers: int, threads: int, address: str | None):
+    """A local Ray instance sized for `workers` runs of `threads` threads, or the cluster at `address`.
 
     On a cluster every node needs this suite installed and the output directory on a shared file system.
     """
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")  # every run's per-task lines, not "repeated 6x"; read at import
     import ray
 
-    threads = threads_per_run(workers)
     env = {
         "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads), "PYTHONPATH": str(REPO_ROOT),
         "PYTHONWARNINGS": "ignore:no QP solver found",  # avalanche's import-time warning, as in the driver
+        "RAY_CHDIR_TO_TRIAL_DIR": "0",  # Ray Tune trials run where the driver does (provenance reads the checkout)
     }
     options = dict(runtime_env={"env_vars": env}, include_dashboard=False, log_to_driver=True, logging_level="ERROR")
     if address is None:  # a local instance sized for the grid, with a small object store (the data is a few MB)
@@ -77,19 +80,30 @@ def run_on_ray(jobs: list[Job], task_split, data, workers: int, address: str | N
     start = time.perf_counter()
     ray.init(address=address, **options)
     print(f"Ray: {workers} workers x {threads} threads (started in {time.perf_counter() - start:.1f}s)", flush=True)
-    remote_job = ray.remote(num_cpus=threads, max_retries=0)(run_job)
-    split_ref, data_ref = ray.put(task_split), ray.put(data)
-    # Longest first (LPT): a costly run started last would leave the other workers idle at the end.
-    queue, pending = sorted(jobs, key=lambda job: -METHODS[job.config.method].cost), {}
     try:
-        while queue or pending:
-            while queue and len(pending) < workers:
-                job = queue.pop(0)
-                pending[remote_job.remote(job, split_ref, data_ref, threads)] = job
-            done, _ = ray.wait(list(pending), num_returns=1)
-            for ref in done:
-                report(pending.pop(ref), *ray.get(ref))
+        yield
     finally:
-        for ref in pending:  # interrupted: each cut run keeps its last checkpoint, --resume continues it
-            ray.cancel(ref, force=True)
         ray.shutdown()
+
+
+def run_on_ray(jobs: list[Job], task_split, data, workers: int, address: str | None, report: Report) -> None:
+    """At most `workers` runs at a time on a local Ray instance, or on the cluster at `address`."""
+    import ray
+
+    threads = threads_per_run(workers)
+    with ray_started(workers, threads, address):
+        remote_job = ray.remote(num_cpus=threads, max_retries=0)(run_job)
+        split_ref, data_ref = ray.put(task_split), ray.put(data)
+        # Longest first (LPT): a costly run started last would leave the other workers idle at the end.
+        queue, pending = sorted(jobs, key=lambda job: -METHODS[job.config.method].cost), {}
+        try:
+            while queue or pending:
+                while queue and len(pending) < workers:
+                    job = queue.pop(0)
+                    pending[remote_job.remote(job, split_ref, data_ref, threads)] = job
+                done, _ = ray.wait(list(pending), num_returns=1)
+                for ref in done:
+                    report(pending.pop(ref), *ray.get(ref))
+        finally:
+            for ref in pending:  # interrupted: each cut run keeps its last checkpoint, --resume continues it
+                ray.cancel(ref, force=True)

@@ -20,7 +20,8 @@ from methods.registry import METHODS
 
 def run(
     config: RunConfig, task_split: TaskSplit, data: TokenizedSplits, run_dir: Path, log=print, tracker=None,
-    resume: bool = False, stop_after_task: int | None = None, command: str = "",
+    resume: bool = False, stop_after_task: int | None = None, command: str = "", on_task=None,
+    extra_record: dict | None = None,
 ) -> dict:
     """Trains and evaluates one (method, scenario, seed); returns the results record.
 
@@ -28,6 +29,8 @@ def run(
     status, so that `resume=True` continues from the last completed task and reproduces the
     matrix of an uninterrupted run. `tracker` (a `reports.wandb_logging.WandbTracker`, or
     None) logs the run to W&B. `command` (the invocation) goes into the provenance record.
+    `on_task(matrix)` is called after every task (a Ray Tune trial reports there); `extra_record` holds
+    keys the results record carries besides the contract's (a tuned run's `selection`).
     """
     method = METHODS[config.method]
     bench = build_benchmark(data, task_split, config.scenario, joint=method.joint)
@@ -61,6 +64,7 @@ def run(
         plugin = strategy.method_plugin
         stamped = finished(origin) if status in ("finished", "failed") else origin
         record = results_record(config, progress, status, plugin.memory_bytes() if plugin else None, error, stamped)
+        record.update(extra_record or {})
         write_json_atomically(run_dir / RESULTS_FILE, record)
         return record
 
@@ -97,6 +101,8 @@ def run(
                     results = save("stopped" if stop_after_task == i + 1 else "running")
             if tracker:
                 tracker.log_task(matrix, method.joint)
+            if on_task:
+                on_task(matrix)
             seen_accs = " ".join(f"{a:.2f}" for a in row[:seen])
             probed = f" probe {sum(probe_rows['linear'][:seen]) / seen:.3f}" if prober else ""
             log(

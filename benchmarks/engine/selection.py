@@ -1,0 +1,129 @@
+"""Hyper-parameters chosen on validation with the same budget for every method (Ray Tune + ASHA).
+
+A method's search space sits beside its defaults (`methods.registry.SEARCH_SPACES`). `budget`
+distinct settings are drawn from it with a fixed seed (all of them when the space is smaller);
+each is a trial: one run of the method scored on the validation split (the test split is
+never tokenized), reporting after every task, so that ASHA, whose time axis is the task index,
+stops a poor setting after a few tasks. The chosen setting is the best trial that trained
+every task, by `criterion` on its validation matrix; the test runs then use it.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import asdict, replace
+from pathlib import Path
+
+from benchmarks import metrics
+from benchmarks.engine.config import RunConfig
+from benchmarks.engine.settings import TRAINING, product
+from benchmarks.errors import UsageError
+
+CRITERIA = ("average_incremental_accuracy", "final_average_accuracy")
+SELECTION_FILE = "selection.json"
+
+
+def partial_score(matrix: list[list[float]], criterion: str, joint: bool) -> float:
+    """The criterion over the tasks trained so far: what ASHA compares between trials at one task."""
+    if joint or criterion == "final_average_accuracy":
+        seen = len(matrix[-1]) if joint else len(matrix)
+        return sum(matrix[-1][:seen]) / seen
+    return metrics.average_incremental_accuracy([row[: len(matrix)] for row in matrix])
+
+
+def draw(space: dict[str, list], budget: int, seed: int = 0) -> list[dict]:
+    """`budget` distinct settings of `space`, the same ones for every invocation."""
+    settings = product(space)
+    return settings if budget >= len(settings) else random.Random(seed).sample(settings, budget)
+
+
+def with_setting(config: RunConfig, setting: dict, variant: str) -> RunConfig:
+    """`config` with the training values and method hyper-parameters of `setting`."""
+    training = {k: v for k, v in setting.items() if k in TRAINING}
+    return replace(config, **training, hp={**config.hp, **{k: v for k, v in setting.items() if k not in TRAINING}},
+                   variant=variant)
+
+
+def trial_name(setting: dict) -> str:
+    return "-".join(f"{k}{v}" for k, v in setting.items())
+
+
+def search(base: RunConfig, space: dict[str, list], budget: int, criterion: str, stream, workers: int,
+           address: str | None, output: Path) -> dict:
+    """Runs the trials of `base`'s method on `stream` (a validation stream); returns the selection record."""
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler
+
+    from benchmarks.engine.parallel import ray_started, threads_per_run
+    from benchmarks.engine.run import run
+    from methods.registry import METHODS
+
+    joint = METHODS[base.method].joint
+    tasks = 1 if joint else stream.task_split.num_tasks
+    settings = draw(space, budget)
+    threads = threads_per_run(workers)
+    folder = (output / "search" / f"{base.scenario}-{base.label}").resolve()
+
+    def trial(point: dict, task_split, data) -> None:
+        import torch
+
+        torch.set_num_threads(threads)
+        config = with_setting(base, point["setting"], f"trial-{trial_name(point['setting'])}")
+        report = lambda matrix: tune.report({"task": len(matrix), "score": partial_score(matrix, criterion, joint)})
+        run(config, task_split, data, folder / config.run_name, log=lambda line: None, on_task=report)
+
+    scheduler = ASHAScheduler(time_attr="task", metric="score", mode="max", max_t=tasks,
+                              grace_period=max(1, tasks // 3), reduction_factor=3)
+    with ray_started(workers, threads, address):
+        trainable = tune.with_resources(
+            tune.with_parameters(trial, task_split=stream.task_split, data=stream.data), {"cpu": threads}
+        )
+        tuner = tune.Tuner(
+            trainable, param_space={"setting": tune.grid_search(settings)},
+            tune_config=tune.TuneConfig(scheduler=scheduler, max_concurrent_trials=workers),
+            run_config=tune.RunConfig(name="tune", storage_path=str(folder), verbose=0),
+        )
+        grid = tuner.fit()
+    trials = []
+    for result in grid:
+        history = [] if result.metrics_dataframe is None else result.metrics_dataframe["score"].tolist()
+        trials.append({"setting": result.config["setting"], "tasks": len(history),
+                       "score": history[-1] if history else None, "scores": history,
+                       "error": None if result.error is None else str(result.error).splitlines()[0]})
+    trials.sort(key=lambda t: settings.index(t["setting"]))
+    complete = [t for t in trials if t["tasks"] == tasks and t["error"] is None]
+    if not complete:
+        raise UsageError(f"no trial of {base.label} ({base.scenario}) trained every task: see {folder}")
+    best = max(complete, key=lambda t: t["score"])  # ties: the first drawn
+    return {"criterion": criterion, "split": "val", "budget": budget, "space": space, "trials": trials,
+            "chosen": best["setting"], "scheduler": f"ASHA(time_attr=task, grace_period={max(1, tasks // 3)}, "
+                                                    f"reduction_factor=3, max_t={tasks})"}
+
+
+def selections(bases: list[RunConfig], spaces: dict[str, dict], budget: int, criterion: str, stream, workers: int, address: str | None,
+               output: Path, reuse: bool) -> dict[tuple[str, str], dict]:
+    """(scenario, method label) -> selection record, searched once per pair; a finished search is
+    kept in OUTPUT/search/<scenario>-<label>/selection.json and reused by --resume when asked the same."""
+    chosen = {}
+    for base in bases:
+        key = (base.scenario, base.label)
+        if key in chosen:
+            continue
+        space = spaces[base.method]
+        path = output / "search" / f"{base.scenario}-{base.label}" / SELECTION_FILE
+        request = {"criterion": criterion, "budget": budget, "space": json.loads(json.dumps(space)),
+                   "config": {k: v for k, v in asdict(base).items() if k not in ("seed", "device")}}
+        if path.exists():
+            saved = json.loads(path.read_text())
+            if not reuse or saved["request"] != request:
+                raise UsageError(f"{path} holds another search: --resume reuses the same search, --overwrite redoes it")
+            chosen[key] = saved["selection"]
+            continue
+        print(f"[search] {base.scenario} {base.label}: {min(budget, len(product(space)))} trials on val", flush=True)
+        record = search(base, space, budget, criterion, stream, workers, address, output)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"request": request, "selection": record}, indent=2))
+        print(f"[search] {base.scenario} {base.label}: chose {record['chosen']}", flush=True)
+        chosen[key] = record
+    return chosen
