@@ -146,6 +146,8 @@ def tuned_configs(args: Namespace, configs: list[RunConfig], grid_file: dict, ou
 
     unique = {(c.scenario, c.label, c.seed): c for c in reversed(configs)}  # the first setting of each method
     configs = [c for c in configs if unique[(c.scenario, c.label, c.seed)] is c]
+    if not (args.resume or args.overwrite):  # refuse to touch earlier results before the search, not after it
+        plan_runs([replace(c, variant="tuned") for c in configs], output, resume=False, overwrite=False)
     val = stream_for_split("val", args.search_limit_per_class or args.limit_per_class)
     first_seed = list(dict.fromkeys(args.seeds))[0]
     bases = [
@@ -157,7 +159,7 @@ def tuned_configs(args: Namespace, configs: list[RunConfig], grid_file: dict, ou
         given = {name: [parse(name, v) for v in getattr(args, name)] for name in tunable(c.method) if getattr(args, name)}
         spaces[c.method] = {**SEARCH_SPACES[c.method], **given, **grid_file.get(c.method, {})}
     chosen = selections(bases, spaces, args.budget, args.select_by, val, args.workers, args.ray_address, output,
-                        reuse=args.resume)
+                        args.overwrite)
     tuned = [with_setting(c, chosen[(c.scenario, c.label)]["chosen"], "tuned") for c in configs]
     return tuned, {c.run_name: {"selection": chosen[(c.scenario, c.label)]} for c in tuned}
 

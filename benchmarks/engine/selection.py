@@ -102,9 +102,9 @@ def search(base: RunConfig, space: dict[str, list], budget: int, criterion: str,
 
 
 def selections(bases: list[RunConfig], spaces: dict[str, dict], budget: int, criterion: str, stream, workers: int, address: str | None,
-               output: Path, reuse: bool) -> dict[tuple[str, str], dict]:
+               output: Path, overwrite: bool) -> dict[tuple[str, str], dict]:
     """(scenario, method label) -> selection record, searched once per pair; a finished search is
-    kept in OUTPUT/search/<scenario>-<label>/selection.json and reused by --resume when asked the same."""
+    kept in OUTPUT/search/<scenario>-<label>/selection.json and reused when asked the same (--overwrite redoes it)."""
     chosen = {}
     for base in bases:
         key = (base.scenario, base.label)
@@ -114,10 +114,17 @@ def selections(bases: list[RunConfig], spaces: dict[str, dict], budget: int, cri
         path = output / "search" / f"{base.scenario}-{base.label}" / SELECTION_FILE
         request = {"criterion": criterion, "budget": budget, "space": json.loads(json.dumps(space)),
                    "config": {k: v for k, v in asdict(base).items() if k not in ("seed", "device")}}
-        if path.exists():
-            saved = json.loads(path.read_text())
-            if not reuse or saved["request"] != request:
-                raise UsageError(f"{path} holds another search: --resume reuses the same search, --overwrite redoes it")
+        if path.exists() and not overwrite:
+            try:
+                saved = json.loads(path.read_text())
+                same = saved["request"] == request
+            except (OSError, ValueError, KeyError, TypeError):
+                raise UsageError(f"{path} is not a readable selection file: --overwrite redoes the search") from None
+            if not same:
+                raise UsageError(
+                    f"{path} holds a search with another space, budget, criterion or setting: "
+                    "--overwrite redoes it, or choose another --output"
+                )
             chosen[key] = saved["selection"]
             continue
         print(f"[search] {base.scenario} {base.label}: {min(budget, len(product(space)))} trials on val", flush=True)
