@@ -151,3 +151,19 @@ def test_cli_probe_writes_a_t_by_t_matrix_and_trains_as_without(tmp_path):
     observed, linear = 100 * probed["final_average_accuracy"], 100 * probed["probing_summary"]["linear"]["final_average_accuracy"]
     assert f"| er | 1 | {observed:.1f} | {linear:.1f} |" in report
     assert f"{linear - observed:+.1f}" in report
+
+
+def test_a_frozen_backbone_is_probed_once(tmp_path, monkeypatch):
+    """SEQ* freezes the encoder during task 1: later tasks reuse its features (same weights, same
+    features), and every row of the probing matrix is the same."""
+    import benchmarks.probing as probing
+
+    calls = []
+    real = probing.Prober.features
+    monkeypatch.setattr(probing.Prober, "features", lambda self, strategy, ids: calls.append(len(ids)) or real(self, strategy, ids))
+    args = ["--methods", "seq-star", "--warmup-epochs", "1", "--probe", "--probe-per-class", "5",
+            "--output", str(tmp_path), *FAST]
+    assert run_benchmark.main(args) == 0
+    P = json.loads((tmp_path / "clinc150-cil-seq-star-seed0" / "results.json").read_text())["probing_matrix"]
+    assert P[0] == P[1] == P[2]
+    assert len(calls) == 2  # the training subset and the evaluation examples, once

@@ -38,7 +38,7 @@ def provenance(command: str, backbone: torch.nn.Module | None, repo: Path = REPO
         "command": command,
         "started_at": _now(),
         "finished_at": None,
-        "backbone_sha256": _weights_sha256(backbone) if backbone is not None else None,
+        "backbone_sha256": weights_sha256(backbone) if backbone is not None else None,
     }
 
 
@@ -47,7 +47,7 @@ def finished(record: dict) -> dict:
     return {**record, "finished_at": _now()}
 
 
-def _weights_sha256(module: torch.nn.Module) -> str:
+def weights_sha256(module: torch.nn.Module) -> str:
     """sha256 over the state dict sorted by name: each name's UTF-8 bytes, then the tensor's raw bytes.
 
     Bytes, not numbers: bf16 has no numpy dtype, so every tensor is viewed as uint8 first.
