@@ -70,3 +70,12 @@ def test_help_answers_without_the_heavy_imports():
     result = subprocess.run([sys.executable, "-c", code], cwd=cli_reference.README.parent, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout == HELP
+
+
+def test_console_script_is_run_benchmark_main():
+    """`clbench` (pyproject's [project.scripts]) runs what `python run_benchmark.py` runs."""
+    import tomllib
+    from importlib.metadata import EntryPoint
+
+    scripts = tomllib.loads((cli_reference.README.parent / "pyproject.toml").read_text())["project"]["scripts"]
+    assert EntryPoint("clbench", scripts["clbench"], "console_scripts").load() is run_benchmark.main
