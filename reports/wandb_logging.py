@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import functools
 import os
-import sys
 
 os.environ.setdefault("WANDB_SILENT", "true")  # no banners between the benchmark's own lines
 
 import wandb  # noqa: E402
 from avalanche.core import SupervisedPlugin  # noqa: E402
 
+from benchmarks.engine.logs import log  # noqa: E402
 from benchmarks.errors import first_line  # noqa: E402
 from benchmarks.metrics import SUMMARY_KEYS, forgetting_matrix  # noqa: E402
 from reports.plots import evaluated_cells, heatmap  # noqa: E402
@@ -46,7 +46,7 @@ def guarded(method):
             return method(self, *args, **kwargs)
         except Exception as e:
             self.off = True
-            print(f"warning: W&B logging is off for {self.name} ({type(e).__name__}: {first_line(e)})", file=sys.stderr)
+            log.warning(f"warning: W&B logging is off for {self.name} ({type(e).__name__}: {first_line(e)})")
             if self.run is not None:
                 try:
                     self.run.finish(exit_code=1)

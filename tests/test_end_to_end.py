@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import tempfile
 from pathlib import Path
 
@@ -55,6 +56,20 @@ def test_cli_finetune_cil_and_til_write_the_contract(tmp_path, capsys):
     assert til["final_average_accuracy"] >= cil["final_average_accuracy"]
     out = capsys.readouterr().out
     assert "A_T" in out and "finetune" in out and "til" in out
+    # The log outlives the terminal: grid.log holds every console line, each run.log its run's own.
+    assert messages(tmp_path / "grid.log") == out.splitlines()
+    for scenario in ("cil", "til"):
+        name = f"clinc150-{scenario}-finetune-seed0"
+        task_lines = [line for line in out.splitlines() if line.startswith(f"[{name}] task ")]
+        assert len(task_lines) == 5
+        assert messages(tmp_path / name / "run.log") == task_lines
+
+
+def messages(log_file: Path) -> list[str]:
+    """A log file's messages, without the timestamp and level that start each line."""
+    lines = log_file.read_text(encoding="utf-8").splitlines()
+    assert all(re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (INFO|WARNING|ERROR) ", line) for line in lines)
+    return [line.split(" ", 3)[3] for line in lines]
 
 
 def small_run(method: str, scenario: str = "cil", precision: str = "fp32", **hp):
@@ -65,7 +80,7 @@ def small_run(method: str, scenario: str = "cil", precision: str = "fp32", **hp)
         precision=precision, hp={**HYPERPARAMETERS, "buffer_size": 60, **hp},
     )
     with tempfile.TemporaryDirectory() as run_dir:
-        return run(config, task_split, data, Path(run_dir), log=lambda line: None)
+        return run(config, task_split, data, Path(run_dir))
 
 
 def test_replay_beats_finetune_and_er_is_derpp_with_alpha0_beta1():

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import json
 import secrets
-import sys
 import tempfile
 import time
 from argparse import Namespace
 from dataclasses import asdict
 from pathlib import Path
 
+from tqdm.auto import tqdm
+
 from benchmarks.engine.config import RunConfig, recorded_config
+from benchmarks.engine.logs import GRID_LOG, log, log_to
 from benchmarks.engine.results import RESULTS_FILE
 from benchmarks.engine.settings import KINDS, TRAINING, load_grid_file, method_space, product, variant_names
 from benchmarks.errors import UsageError
@@ -28,7 +30,6 @@ def run_grid(args: Namespace, command: str = "") -> int:
 
     from benchmarks.data.prepare import prepare_stream
     from benchmarks.data.registry import data_dir_from, resolve_spec
-    from benchmarks.engine.parallel import Job, run_on_ray, run_sequentially
     from benchmarks.models.generative import DEFAULT_TEMPLATE
 
     grid_file = load_grid_file(args.grid, args.methods) if args.grid else {}
@@ -47,11 +48,19 @@ def run_grid(args: Namespace, command: str = "") -> int:
     output = Path(args.output)
     plan = plan_runs(configs, output, args.resume, args.overwrite)
     group = args.wandb_group or f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
+    with log_to(output / GRID_LOG):
+        return execute(args, plan, stream, output, group, command)
+
+
+def execute(args: Namespace, plan: list[tuple], stream, output: Path, group: str, command: str) -> int:
+    """Runs the planned runs, then prints the summary and writes the report; returns how many runs failed."""
+    from benchmarks.engine.parallel import Job, run_on_ray, run_sequentially
+
     finished, failed, jobs = {}, [], []
     for config, action, previous in plan:
         run_dir = output / config.run_name
         if action == "skip":
-            print(f"[{config.run_name}] skipped: {previous['status']} in an earlier invocation")
+            log.info(f"[{config.run_name}] skipped: {previous['status']} in an earlier invocation")
             if previous["status"] == "finished":
                 finished[config.run_name] = previous
             continue
@@ -60,24 +69,28 @@ def run_grid(args: Namespace, command: str = "") -> int:
                 (run_dir / name).unlink(missing_ok=True)
         tracker = make_tracker(args, output, group)
         jobs.append(Job(config, run_dir, action == "resume", args.stop_after_task, tracker, command))
+    # smoothing=0: the ETA is the mean time of the runs finished so far times the runs left.
+    bar = tqdm(total=len(jobs), desc="grid", unit="run", smoothing=0, disable=None, dynamic_ncols=True)
 
     def report(job: Job, outcome: str, payload) -> None:
         if outcome == "failed":
-            print(f"error: {job.config.run_name} failed: {payload}", file=sys.stderr)
+            log.error(f"error: {job.config.run_name} failed: {payload}")
             failed.append(job)
         else:
             finished[job.config.run_name] = payload
-        print(f"[grid] {len(finished) + len(failed)}/{len(plan)} runs done", flush=True)
+        bar.update()
+        log.info(f"[grid] {len(finished) + len(failed)}/{len(plan)} runs done")
 
-    if args.workers > 1 or args.ray_address:
-        run_on_ray(jobs, stream.task_split, stream.data, args.workers, args.ray_address, report)
-    else:
-        run_sequentially(jobs, stream.task_split, stream.data, report)
+    with bar:
+        if args.workers > 1 or args.ray_address:
+            run_on_ray(jobs, stream.task_split, stream.data, args.workers, args.ray_address, report)
+        else:
+            run_sequentially(jobs, stream.task_split, stream.data, report)
     print_summary([finished[c.run_name] for c, _, _ in plan if c.run_name in finished])
     if args.wandb != "disabled":
-        print(f"W&B: project {args.wandb_project}, group {group}, {args.wandb} run files under {output / 'wandb'}")
+        log.info(f"W&B: project {args.wandb_project}, group {group}, {args.wandb} run files under {output / 'wandb'}")
         if args.wandb == "offline":
-            print(f"upload with: wandb sync {output / 'wandb'}/offline-run-*")
+            log.info(f"upload with: wandb sync {output / 'wandb'}/offline-run-*")
     write_report(output)
     return len(failed)
 
@@ -177,17 +190,17 @@ def write_report(output: Path) -> None:
     try:
         path = render(output, output)
     except ReportError as e:  # e.g. an unreadable results.json left in OUTPUT: the runs themselves are saved
-        print(f"warning: no report written: {e}", file=sys.stderr)
+        log.warning(f"warning: no report written: {e}")
         return
-    print(f"report: {path} and {path.with_suffix('.html')}")
+    log.info(f"report: {path} and {path.with_suffix('.html')}")
 
 
 def print_summary(rows: list[dict]) -> None:
     fmt = lambda v: "-" if v is None else f"{v:.4f}"  # noqa: E731
     header = f"{'method':<14} {'scenario':<8} {'seed':>4} {'A_T':>7} {'A-bar':>7} {'forget':>7} {'BWT':>7} {'seconds':>8}"
-    print(header)
+    log.info(header)
     for r in rows:
-        print(
+        log.info(
             f"{r['method']:<14} {r['scenario']:<8} {r['seed']:>4} {fmt(r['final_average_accuracy']):>7} "
             f"{fmt(r['average_incremental_accuracy']):>7} {fmt(r['forgetting']):>7} {fmt(r['backward_transfer']):>7} "
             f"{r['train_seconds'] + r['eval_seconds']:>8.1f}"

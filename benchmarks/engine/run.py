@@ -10,6 +10,7 @@ from benchmarks.data.stream import TaskSplit, TokenizedSplits, build_benchmark
 from benchmarks.engine import checkpoint
 from benchmarks.engine.config import RunConfig
 from benchmarks.engine.interrupt import Interrupted, critical
+from benchmarks.engine.logs import RUN_LOG, log, log_to
 from benchmarks.engine.progress import ProgressPlugin
 from benchmarks.engine.provenance import finished, provenance
 from benchmarks.engine.results import RESULTS_FILE, results_record, write_json_atomically
@@ -17,8 +18,14 @@ from benchmarks.engine.strategy import RunFailed, build_strategy
 from methods.registry import METHODS
 
 
-def run(
-    config: RunConfig, task_split: TaskSplit, data: TokenizedSplits, run_dir: Path, log=print, tracker=None,
+def run(config: RunConfig, task_split: TaskSplit, data: TokenizedSplits, run_dir: Path, **options) -> dict:
+    """`train_and_evaluate`, its log lines also appended to the run's `run.log`."""
+    with log_to(run_dir / RUN_LOG):
+        return train_and_evaluate(config, task_split, data, run_dir, **options)
+
+
+def train_and_evaluate(
+    config: RunConfig, task_split: TaskSplit, data: TokenizedSplits, run_dir: Path, tracker=None,
     resume: bool = False, stop_after_task: int | None = None, command: str = "",
 ) -> dict:
     """Trains and evaluates one (method, scenario, seed); returns the results record.
@@ -42,7 +49,7 @@ def run(
     progress = {"matrix": [], "train_seconds": 0.0, "eval_seconds": 0.0, "examples": 0}
     if resume and ckpt.exists():
         progress = checkpoint.restore(ckpt, strategy)
-        log(f"[{config.run_name}] resumed after task {len(progress['matrix'])}/{num_experiences}")
+        log.info(f"[{config.run_name}] resumed after task {len(progress['matrix'])}/{num_experiences}")
         origin["started_at"] = progress.get("started_at", origin["started_at"])
     progress.setdefault("started_at", origin["started_at"])
     matrix = progress["matrix"]
@@ -87,12 +94,12 @@ def run(
             if tracker:
                 tracker.log_task(matrix, method.joint)
             seen_accs = " ".join(f"{a:.2f}" for a in row[:seen])
-            log(
+            log.info(
                 f"[{config.run_name}] task {i + 1}/{num_experiences}: seen-task accuracy {sum(row[:seen]) / seen:.3f} "
                 f"({seen_accs}) train {progress['train_seconds']:.1f}s"
             )
             if stop_after_task == i + 1 and not last_task:
-                log(f"[{config.run_name}] stopped after task {i + 1} (--stop-after-task); --resume continues it")
+                log.info(f"[{config.run_name}] stopped after task {i + 1} (--stop-after-task); --resume continues it")
                 break
     except RunFailed as e:
         with critical():
