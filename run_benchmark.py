@@ -100,6 +100,11 @@ def build_parser() -> argparse.ArgumentParser:
         "minilm | tiny-bert | HF encoder name or path; with --head lm: tiny-gpt2 | HF causal LM", default("backbone")))
     model.add_argument("--head", metavar="HEAD", default=default("head"),
                        help=shown("linear | cosine | lm (a causal LM writes the label name)", default("head")))
+    model.add_argument("--pooling", default=default("pooling"), choices=["mean", "cls"], help=shown(
+        "classifier heads' features: the mean over the tokens, or the first ([CLS]) token's output", default("pooling")))
+    model.add_argument("--revision", help=shown("the backbone's hub revision: a branch, tag or commit", "the default branch"))
+    model.add_argument("--trust-remote-code", action="store_true",
+                       help=shown("let transformers run code from the backbone's repository", "off"))
     model.add_argument("--lm-eval", default="generate", choices=["generate", "rank"],
                        help=shown("--head lm: greedy generation + exact match, or the most likely label name", "generate"))
     model.add_argument("--prompt-template", metavar="T", help=shown("--head lm: the prompt around {text}", "'Text: {text}\\nLabel:'"))

@@ -28,7 +28,7 @@ def prepare_stream(
     spec: BenchmarkSpec, data_dir: Path | None, *, backbone: str, head: str, num_tasks: int | None = None,
     max_length: int | None = None, prompt_template: str | None = None, limit: int | None = None,
     class_order_seed: int | None = None, data_seed: int = 0, first_classes: int | None = None,
-    val_fraction: float = 0.1, eval_split: str = "test",
+    val_fraction: float = 0.1, eval_split: str = "test", revision: str | None = None, trust_remote_code: bool = False,
 ) -> PreparedStream:
     """Tokenized splits of `spec` in `num_tasks` tasks (default: the benchmark's) for `backbone`'s tokenizer.
 
@@ -36,7 +36,8 @@ def prepare_stream(
     A source without a validation split gets a stratified hold-out of `val_fraction` of its
     training examples (seeded by `data_seed`), so training never sees a validation example;
     `limit` then keeps at most that many training examples per class (seeded by `data_seed`).
-    `eval_split` ("test" or "val") is the split the accuracy matrix is measured on.
+    `eval_split` ("test" or "val") is the split the accuracy matrix is measured on. `revision` and
+    `trust_remote_code`: the backbone's, whose tokenizer this is.
     """
     from benchmarks.models.loading import load_model
 
@@ -51,7 +52,7 @@ def prepare_stream(
         splits = Splits(limit_per_class(splits.train, limit, data_seed), splits.test, splits.val)
     task_split = split_classes(class_order(splits.train.labels, class_order_seed), num_tasks or spec.num_tasks)
     max_length = max_length or spec.max_length
-    _, tokenizer = load_model(backbone, head, task_split.class_names)
+    _, tokenizer = load_model(backbone, head, task_split.class_names, revision=revision, trust_remote_code=trust_remote_code)
     data = tokenize(splits, task_split, tokenizer, max_length, prompt_template, eval_split)
     return PreparedStream(spec, task_split, data, max_length, held_out)
 

@@ -15,6 +15,9 @@ class RunConfig:
     seed: int
     backbone: str = "minilm"
     head: str = "linear"
+    pooling: str = "mean"  # classifier heads: mean over the non-padding tokens | cls (the first token)
+    revision: str | None = None  # the backbone's hub revision (branch, tag or commit); None: the default branch
+    trust_remote_code: bool = False  # let transformers run the backbone repository's own code
     num_tasks: int = 0
     max_length: int = 128
     epochs: int = 1
@@ -46,7 +49,8 @@ class RunConfig:
 
 # Fields added after results were first written, with the value every older run had.
 ADDED_FIELDS = {"precision": "fp32", "lm_eval": None, "prompt_template": None, "eval_split": "test",
-                "val_fraction": None, "variant": ""}
+                "val_fraction": None, "variant": "",
+                "pooling": "mean", "revision": None, "trust_remote_code": False}
 
 
 def recorded_config(record: dict) -> dict:

@@ -40,6 +40,7 @@ def run_grid(args: Namespace, command: str = "") -> int:
         backbone=args.backbone, head=args.head, num_tasks=args.tasks, max_length=args.max_length,
         prompt_template=template, limit=args.limit_per_class, class_order_seed=args.class_order_seed,
         data_seed=args.data_seed, val_fraction=args.val_fraction, eval_split=args.eval_split,
+        revision=args.revision, trust_remote_code=args.trust_remote_code,
     )
     if args.device == "cuda" and not torch.cuda.is_available():
         raise UsageError("--device cuda: no CUDA device is visible here; use --device cpu or auto")
@@ -121,7 +122,8 @@ def run_configs(args: Namespace, stream, device: str, template: str | None, grid
             configs += [
                 RunConfig(
                     benchmark=stream.spec.name, scenario=scenario, method=method, seed=seed, backbone=args.backbone,
-                    head=args.head, num_tasks=stream.task_split.num_tasks, max_length=stream.max_length,
+                    head=args.head, pooling=args.pooling, revision=args.revision,
+                    trust_remote_code=args.trust_remote_code, num_tasks=stream.task_split.num_tasks, max_length=stream.max_length,
                     epochs=named["epochs"], batch_size=named["batch_size"], eval_batch_size=args.eval_batch_size,
                     lr=named["lr"], head_lr=named["head_lr"], device=device, precision=args.precision,
                     limit_per_class=args.limit_per_class, class_order_seed=args.class_order_seed,
