@@ -7,9 +7,7 @@ Every refusal (an existing result without --resume or --overwrite, a changed set
 from __future__ import annotations
 
 import json
-import secrets
 import tempfile
-import time
 from argparse import Namespace
 from dataclasses import asdict
 from pathlib import Path
@@ -48,7 +46,11 @@ def run_grid(args: Namespace, command: str = "") -> int:
     configs = run_configs(args, stream, device, template, grid_file)
     output = Path(args.output)
     plan = plan_runs(configs, output, args.resume, args.overwrite)
-    group = args.wandb_group or f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
+    group = args.wandb_group or ""
+    if args.wandb != "disabled" and not group:
+        from reports.wandb_logging import default_group
+
+        group = default_group(output)  # the same for every invocation writing to --output
     with log_to(output / GRID_LOG):
         return execute(args, plan, stream, output, group, command)
 
@@ -92,7 +94,10 @@ def execute(args: Namespace, plan: list[tuple], stream, output: Path, group: str
         log.info(f"W&B: project {args.wandb_project}, group {group}, {args.wandb} run files under {output / 'wandb'}")
         if args.wandb == "offline":
             log.info(f"upload with: wandb sync {output / 'wandb'}/offline-run-*")
-    write_report(output)
+    report = write_report(output)
+    if report and args.wandb != "disabled":
+        files = [report, report.with_suffix(".html"), output / "results.csv", *sorted((output / "figures").glob("*.png"))]
+        make_tracker(args, output, group).log_report(output, files)
     return len(failed)
 
 
@@ -184,8 +189,8 @@ def make_tracker(args: Namespace, output: Path, group: str):
     return WandbTracker(args.wandb, output, args.wandb_project, args.wandb_entity, group)
 
 
-def write_report(output: Path) -> None:
-    """The comparison of every run under OUTPUT, this invocation's and earlier ones."""
+def write_report(output: Path) -> Path | None:
+    """The comparison of every run under OUTPUT, this invocation's and earlier ones; the report.md path."""
     from reports.collect import ReportError
     from reports.render import write_report as render
 
@@ -193,8 +198,9 @@ def write_report(output: Path) -> None:
         path = render(output, output)
     except ReportError as e:  # e.g. an unreadable results.json left in OUTPUT: the runs themselves are saved
         log.warning(f"warning: no report written: {e}")
-        return
+        return None
     log.info(f"report: {path} and {path.with_suffix('.html')}")
+    return path
 
 
 def print_summary(rows: list[dict]) -> None:

@@ -54,9 +54,9 @@ def train_and_evaluate(
     progress.setdefault("started_at", origin["started_at"])
     matrix = progress["matrix"]
     if tracker:
-        tracker.start(config.run_name, config.label, asdict(config))
-        for k in range(1, len(matrix) + 1):  # a resumed run's W&B run starts with the finished tasks
-            tracker.log_task(matrix[:k], method.joint)
+        tags = list(dict.fromkeys([config.method, config.label, config.scenario, config.benchmark]))
+        # "label" (derpp-teacher, ...) is what the W&B Report groups runs by.
+        tracker.start(config.run_name, {**asdict(config), "label": config.label}, tags, run_dir, matrix, method.joint)
 
     def save(status: str, error: str | None = None) -> dict:
         plugin = strategy.method_plugin
@@ -105,12 +105,12 @@ def train_and_evaluate(
         with critical():
             results = save("failed", str(e))
         if tracker:
-            tracker.finish(results, method.joint)
+            tracker.finish(results, method.joint, run_dir / RESULTS_FILE)
         raise
     except Interrupted:
         with critical():
             save("stopped")
         raise
     if tracker:
-        tracker.finish(results, method.joint)
+        tracker.finish(results, method.joint, run_dir / RESULTS_FILE)
     return results
