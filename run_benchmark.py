@@ -84,6 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--label-column", metavar="C", help=shown("label column of a CSV/JSON/hub data set", "label"))
     data.add_argument("--max-length", metavar="L", type=int,
                       help=shown("tokens per text", "the benchmark's: clinc150 50, banking77 64, other data 128"))
+    data.add_argument("--classes", type=int, metavar="N",
+                      help=shown("keep only the first N classes by name (smoke runs)", "all"))
     data.add_argument("--limit-per-class", type=int, metavar="K",
                       help=shown("keep at most K training examples per class (seeded)", "all"))
     data.add_argument("--class-order-seed", type=int, metavar="S",
@@ -181,7 +183,7 @@ def check(args: argparse.Namespace) -> None:
     if unknown:
         raise UsageError(f"unknown method '{unknown[0]}': use one of {', '.join(METHODS)}")
     check_head_fits_backbone(args.head, args.backbone)
-    for name in ("tasks", "eval_batch_size", "limit_per_class", "max_length", "stop_after_task", "workers"):
+    for name in ("tasks", "classes", "eval_batch_size", "limit_per_class", "max_length", "stop_after_task", "workers"):
         value = getattr(args, name)
         if value is not None and value < 1:
             raise UsageError(f"--{name.replace('_', '-')} must be positive, got {value}")

@@ -142,3 +142,21 @@ def test_lwf_distils_only_after_the_first_task():
     assert kd and all(v >= 0 for v in kd) and max(kd) > 0
     for step in probe.steps[first:]:
         assert step.loss == pytest.approx(step.loss_terms["ce"] + step.loss_terms["lwf_kd"], rel=1e-5)
+
+
+def test_classes_keeps_the_first_intents_by_name(tmp_path):
+    """--classes N (the quick start's): the first N classes by name, recorded in the config."""
+    from benchmarks.data.prepare import prepare_stream
+    from benchmarks.data.registry import load_splits, resolve_spec
+
+    out = tmp_path / "out"
+    args = ["--benchmark", "clinc150", "--classes", "6", "--tasks", "2", "--limit-per-class", "10", "--output", str(out)]
+    assert run_benchmark.main([*args, *FAST]) == 0
+    r = read(out / "clinc150-cil-finetune-seed0" / "results.json")
+    assert r["config"]["classes"] == 6 and np.array(r["accuracy_matrix"]).shape == (2, 2)
+
+    spec = resolve_spec("clinc150")
+    stream = prepare_stream(spec, DATA_DIR, backbone="tiny-bert", head="linear", num_tasks=2, first_classes=6)
+    intents = sorted(set(load_splits(spec, DATA_DIR, seed=0).train.labels))
+    assert stream.task_split.class_names == tuple(intents[:6]) and stream.task_split.task_sizes == (3, 3)
+    assert len(stream.data.eval_y) == 6 * 30  # CLINC150: 30 test examples per intent

@@ -13,6 +13,7 @@ from pathlib import Path
 from benchmarks.data.registry import BenchmarkSpec, check_validation, limit_per_class, load_splits, with_validation
 from benchmarks.data.sources import LabeledTexts, Splits
 from benchmarks.data.stream import TaskSplit, TokenizedSplits, class_order, split_classes, tokenize
+from benchmarks.errors import UsageError
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,7 @@ def prepare_stream(
 ) -> PreparedStream:
     """Tokenized splits of `spec` in `num_tasks` tasks (default: the benchmark's) for `backbone`'s tokenizer.
 
-    `first_classes` keeps only the first classes in the default (sorted) order, for small streams.
+    `first_classes` (--classes) keeps only the first classes in the default (sorted) order, for small streams.
     A source without a validation split gets a stratified hold-out of `val_fraction` of its
     training examples (seeded by `data_seed`), so training never sees a validation example;
     `limit` then keeps at most that many training examples per class (seeded by `data_seed`).
@@ -43,6 +44,9 @@ def prepare_stream(
 
     splits = load_splits(spec, data_dir, data_seed)
     if first_classes:
+        available = len(set(splits.train.labels))
+        if first_classes > available:
+            raise UsageError(f"--classes {first_classes}: '{spec.name}' has {available} classes")
         keep = set(class_order(splits.train.labels, None)[:first_classes])
         splits = Splits(*(None if part is None else only_classes(part, keep) for part in (splits.train, splits.test, splits.val)))
     held_out = None if splits.val is not None else val_fraction

@@ -30,6 +30,7 @@ class RunConfig:
     lm_eval: str | None = None  # generative head: generate | rank (None for classifier heads)
     prompt_template: str | None = None  # generative head: the prompt around {text}
     limit_per_class: int | None = None
+    classes: int | None = None  # only the first N classes by name (smoke runs); None: all
     class_order_seed: int | None = None
     data_seed: int = 0
     eval_split: str = "test"  # the split of the accuracy matrix: test | val (model selection)
@@ -50,7 +51,8 @@ class RunConfig:
 # Fields added after results were first written, with the value every older run had.
 ADDED_FIELDS = {"precision": "fp32", "lm_eval": None, "prompt_template": None, "eval_split": "test",
                 "val_fraction": None, "variant": "",
-                "pooling": "mean", "revision": None, "trust_remote_code": False}
+                "pooling": "mean", "revision": None, "trust_remote_code": False,
+                "classes": None}
 
 
 def recorded_config(record: dict) -> dict:

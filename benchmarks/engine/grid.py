@@ -36,7 +36,8 @@ def run_grid(args: Namespace, command: str = "") -> int:
     stream = prepare_stream(
         resolve_spec(args.benchmark, args.text_column, args.label_column), data_dir_from(args.data_dir),
         backbone=args.backbone, head=args.head, num_tasks=args.tasks, max_length=args.max_length,
-        prompt_template=template, limit=args.limit_per_class, class_order_seed=args.class_order_seed,
+        prompt_template=template, limit=args.limit_per_class, first_classes=args.classes,
+        class_order_seed=args.class_order_seed,
         data_seed=args.data_seed, val_fraction=args.val_fraction, eval_split=args.eval_split,
         revision=args.revision, trust_remote_code=args.trust_remote_code,
     )
@@ -131,7 +132,7 @@ def run_configs(args: Namespace, stream, device: str, template: str | None, grid
                     trust_remote_code=args.trust_remote_code, num_tasks=stream.task_split.num_tasks, max_length=stream.max_length,
                     epochs=named["epochs"], batch_size=named["batch_size"], eval_batch_size=args.eval_batch_size,
                     lr=named["lr"], head_lr=named["head_lr"], device=device, precision=args.precision,
-                    limit_per_class=args.limit_per_class, class_order_seed=args.class_order_seed,
+                    limit_per_class=args.limit_per_class, classes=args.classes, class_order_seed=args.class_order_seed,
                     data_seed=args.data_seed, lm_eval=args.lm_eval if lm else None, prompt_template=template,
                     eval_split=args.eval_split, val_fraction=stream.val_fraction, variant=variant,
                     hp={k: named[k] for k in named if k not in TRAINING},
