@@ -5,9 +5,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 DATA_DIR ?= ../shared/data
 # The quick start: a smoke-sized main comparison (CLINC150, the first 30 of its 150 intents in 3 tasks,
-# 20 training examples per intent, 1 epoch; 2-3 minutes on 2 CPU cores). --resume: a second
+# 15 training examples per intent, 1 epoch; 2-3 minutes on 2 CPU cores). --resume: a second
 # `make benchmark` skips the finished runs instead of refusing to touch them.
-QUICKSTART := --methods derpp er lwf finetune --benchmark clinc150 --classes 30 --tasks 3 --limit-per-class 20 --output results/quickstart --resume
+QUICKSTART := --methods derpp er lwf finetune --benchmark clinc150 --classes 30 --tasks 3 --limit-per-class 15 --output results/quickstart --resume
 REAL := python run_benchmark.py --methods derpp er lwf finetune --benchmark clinc150 --workers 2 --output results/clinc150
 ARGS ?= $(QUICKSTART)
 # Without the data folder, CLINC150 comes from the copy packaged in benchmarks/data/.
@@ -25,7 +25,7 @@ $(VENV)/.installed: pyproject.toml
 .PHONY: install benchmark test cli-reference
 install: $(VENV)/.installed
 
-SMOKE_NOTE := This is a smoke-sized run (30 of 150 intents, 3 tasks, 20 training examples each). The real benchmark (150 intents in 15 tasks, all data; about 30 min on 2 cores): $(REAL)
+SMOKE_NOTE := This is a smoke-sized run (30 of 150 intents, 3 tasks, 15 training examples each). The real benchmark (150 intents in 15 tasks, all data; about 30 min on 2 cores): $(REAL)
 
 benchmark: $(VENV)/.installed
 	$(if $(subst $(QUICKSTART),,$(ARGS)),,@echo "$(SMOKE_NOTE)")
