@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
+import textwrap
 import sys
 import warnings
 
@@ -32,76 +33,166 @@ class ArgumentParser(argparse.ArgumentParser):
         sys.exit(2)
 
 
+EPILOG = """\
+examples:
+  clbench --methods derpp er lwf finetune --benchmark clinc150 --seeds 0 1 2 --output runs/clinc
+  clbench --methods derpp er --scenario til --output runs/clinc-til          task-incremental
+  clbench --methods er --benchmark my.csv --text-column sentence --label-column intent --tasks 4
+  clbench --methods derpp --alpha 0.1 0.5 --beta 0.5 1 --output runs/sweep   4 DER++ settings
+  clbench --methods derpp er --output runs/clinc --resume                    continue an interrupted grid
+  python -m reports runs/clinc                                               rewrite the comparison report
+
+`python run_benchmark.py` is the same command. Each run writes OUTPUT/<run name>/results.json and
+run.log; the invocation writes OUTPUT/grid.log and OUTPUT/report.md.
+exit codes: 0 every run finished, 1 some run failed (the others ran), 2 bad input, 130 interrupted.
+"""
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """A fixed width, so that `--help` and the README's copy of it (benchmarks.cli_reference) agree everywhere."""
+
+    def __init__(self, prog):
+        super().__init__(prog, max_help_position=30, width=100)
+
+    def _split_lines(self, text, width):
+        return textwrap.wrap(" ".join(text.split()), width, break_on_hyphens=False)  # never "--batch-" / "size"
+
+
+def shown(text: str, value) -> str:
+    """`text (default: value)`; None reads as "none"."""
+    value = "none" if value is None else " ".join(map(str, value)) if isinstance(value, list) else value
+    return f"{text} (default: {value})"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from methods.registry import HYPERPARAMETERS as HP
+
+    p = ArgumentParser(
+        prog="clbench", usage="%(prog)s [--methods M ...] [--benchmark B] [options]",
+        description=__doc__.split("\n")[0], epilog=EPILOG, formatter_class=HelpFormatter,
+    )
+    data = p.add_argument_group("data")
+    data.add_argument("--benchmark", metavar="NAME", default="clinc150",
+                      help=shown("clinc150 | banking77 | a .csv/.json/.jsonl path | a HF hub data set", "clinc150"))
+    data.add_argument("--scenario", nargs="+", default=["cil"], choices=["cil", "til"],
+                      help=shown("class- or task-incremental; several run side by side", ["cil"]))
+    data.add_argument("--tasks", metavar="N", type=int,
+                      help=shown("number of tasks", "the benchmark's: clinc150 15, banking77 7, other data 5"))
+    data.add_argument("--data-dir", metavar="DIR", help=shown(
+        "folder holding clinc150/ and banking77/", "$CLBENCH_DATA_DIR, else the packaged CLINC150, else the hub"))
+    data.add_argument("--text-column", metavar="C", help=shown("text column of a CSV/JSON/hub data set", "text"))
+    data.add_argument("--label-column", metavar="C", help=shown("label column of a CSV/JSON/hub data set", "label"))
+    data.add_argument("--max-length", metavar="L", type=int,
+                      help=shown("tokens per text", "the benchmark's: clinc150 50, banking77 64, other data 128"))
+    data.add_argument("--classes", type=int, metavar="N",
+                      help=shown("keep only the first N classes by name (smoke runs)", "all"))
+    data.add_argument("--limit-per-class", type=int, metavar="K",
+                      help=shown("keep at most K training examples per class (seeded)", "all"))
+    data.add_argument("--class-order-seed", type=int, metavar="S",
+                      help=shown("seeded permutation of the classes", "none: sorted names"))
+    data.add_argument("--data-seed", type=int, default=default("data_seed"), metavar="S",
+                      help=shown("seed of --limit-per-class and of a made test or validation split", default("data_seed")))
+    data.add_argument("--val-fraction", metavar="F", type=float, default=0.1,
+                      help=shown("training examples held out for validation where the data has no val split", 0.1))
+    data.add_argument("--eval-split", default=default("eval_split"), choices=["test", "val"],
+                      help=shown("the split the accuracy matrix is measured on", default("eval_split")))
+
+    model = p.add_argument_group("model")
+    model.add_argument("--backbone", metavar="NAME", default=default("backbone"), help=shown(
+        "minilm | tiny-bert | HF encoder name or path; with --head lm: tiny-gpt2 | HF causal LM", default("backbone")))
+    model.add_argument("--head", metavar="HEAD", default=default("head"),
+                       help=shown("linear | cosine | lm (a causal LM writes the label name)", default("head")))
+    model.add_argument("--pooling", default=default("pooling"), choices=["mean", "cls"], help=shown(
+        "classifier heads' features: the mean over the tokens, or the first ([CLS]) token's output", default("pooling")))
+    model.add_argument("--revision", help=shown("the backbone's hub revision: a branch, tag or commit", "the default branch"))
+    model.add_argument("--trust-remote-code", action="store_true",
+                       help=shown("let transformers run code from the backbone's repository", "off"))
+    model.add_argument("--lm-eval", default="generate", choices=["generate", "rank"],
+                       help=shown("--head lm: greedy generation + exact match, or the most likely label name", "generate"))
+    model.add_argument("--prompt-template", metavar="T", help=shown("--head lm: the prompt around {text}", "'Text: {text}\\nLabel:'"))
+
+    methods = p.add_argument_group("methods", "each run trains one method; the options below each method are its own")
+    methods.add_argument("--methods", metavar="M", nargs="+", default=["finetune"],
+                         help=shown("finetune | er | derpp | lwf | seq-star | joint (the union of all tasks)", ["finetune"]))
+    replay = p.add_argument_group("er, derpp: replay")
+    replay.add_argument("--buffer-size", nargs="+", type=int, metavar="M",
+                        help=shown("reservoir buffer size in examples", HP["buffer_size"]))
+    replay.add_argument("--replay-batch-size", nargs="+", type=int, metavar="B",
+                        help=shown("buffer examples per step", "--batch-size"))
+    derpp = p.add_argument_group("derpp: DER++, CE(new) + beta * CE(buffer) + alpha * MSE(buffer logits, targets)")
+    derpp.add_argument("--alpha", metavar="A", nargs="+", type=float, help=shown("weight of the logit MSE", HP["alpha"]))
+    derpp.add_argument("--beta", metavar="B", nargs="+", type=float, help=shown("weight of the replay CE (0 gives DER)", HP["beta"]))
+    derpp.add_argument("--derpp-logits", nargs="+", choices=["stored", "teacher"],
+                       help=shown("distillation targets", "stored; teacher with --head lm"))
+    derpp.add_argument("--derpp-topk", nargs="+", type=int, metavar="K",
+                       help=shown("--head lm, stored logits: vocabulary entries kept per answer token", HP["derpp_topk"]))
+    lwf = p.add_argument_group("lwf: LwF, CE(new) + alpha * KL_T(current, previous model)")
+    lwf.add_argument("--lwf-alpha", nargs="+", type=float, metavar="A",
+                     help=shown("weight of the distillation term", HP["lwf_alpha"]))
+    lwf.add_argument("--lwf-temperature", nargs="+", type=float, metavar="T",
+                     help=shown("distillation temperature", HP["lwf_temperature"]))
+
+    seq_star = p.add_argument_group("seq-star: SEQ*, cosine heads, encoder warm-up on task 1 then frozen, old heads frozen")
+    seq_star.add_argument("--warmup-epochs", nargs="+", type=int, metavar="E",
+                          help=shown("epochs of task 1 that train the encoder, before --epochs on the frozen one", HP["warmup_epochs"]))
+    seq_star.add_argument("--preallocate-heads", nargs="+", metavar="yes|no",
+                          help=shown("every task's head from task 1 (future classes as negatives) or one per task", "yes"))
+
+    training = p.add_argument_group("training (every method; each training and method option takes several values)")
+    training.add_argument("--epochs", metavar="E", nargs="+", type=int, help=shown("epochs per task", default("epochs")))
+    training.add_argument("--batch-size", metavar="B", nargs="+", type=int, help=shown("new examples per step", default("batch_size")))
+    training.add_argument("--lr", metavar="LR", nargs="+", type=float, help=shown("learning rate of the backbone (AdamW)", default("lr")))
+    training.add_argument("--head-lr", metavar="LR", nargs="+", type=float, help=shown("learning rate of the heads", default("head_lr")))
+    training.add_argument("--eval-batch-size", metavar="B", type=int, default=default("eval_batch_size"),
+                          help=shown("examples per evaluation batch", default("eval_batch_size")))
+
+    grid = p.add_argument_group("grid & resume (a grid: scenarios x methods x settings x seeds)")
+    grid.add_argument("--seeds", metavar="S", nargs="+", type=int, default=[0], help=shown("one run per seed", [0]))
+    grid.add_argument("--grid", metavar="FILE.yaml",
+                      help=shown("values per method and hyper-parameter, e.g. 'derpp: {beta: [0.5, 1]}'", "none"))
+    grid.add_argument("--output", metavar="DIR", default="results", help=shown("output directory", "results"))
+    grid.add_argument("--select-on", choices=["val"], help=shown(
+        "choose each method's setting on the validation split (Ray Tune trials, ASHA over tasks), then run it on test",
+        "off: the given settings"))
+    grid.add_argument("--budget", metavar="N", type=int, default=8,
+                      help=shown("--select-on: trials per method and scenario, the same for every method", 8))
+    grid.add_argument("--select-by", default="average_incremental_accuracy",
+                      choices=["average_incremental_accuracy", "final_average_accuracy"],
+                      help=shown("--select-on: the validation criterion", "average_incremental_accuracy"))
+    grid.add_argument("--search-limit-per-class", metavar="K", type=int,
+                      help=shown("--select-on: training examples per class during the search only", "--limit-per-class"))
+    existing = grid.add_mutually_exclusive_group()
+    existing.add_argument("--resume", action="store_true",
+                          help=shown("skip finished runs, continue unfinished ones", "off: existing results stop the invocation"))
+    existing.add_argument("--overwrite", action="store_true", help=shown("start runs that already have results over", "off"))
+    grid.add_argument("--stop-after-task", type=int, metavar="K",
+                      help=shown("stop each run cleanly after task K (resumable)", "none"))
+
+    probing = p.add_argument_group("probing (how much the backbone itself still knows after each task)")
+    probing.add_argument("--probe", action="store_true", help=shown(
+        "after each task, fit a linear and a nearest-class-mean probe on the frozen backbone's features", "off"))
+    probing.add_argument("--probe-per-class", metavar="K", type=int, default=20,
+                         help=shown("--probe: training examples per class, of every class (seeded)", 20))
+
+    logging = p.add_argument_group("logging (W&B)")
+    logging.add_argument("--wandb", default="offline", choices=["offline", "online", "disabled"],
+                         help=shown("offline: W&B runs under OUTPUT/wandb, upload later with `wandb sync`", "offline"))
+    logging.add_argument("--wandb-project", metavar="P", default="clbench-text", help=shown("W&B project", "clbench-text"))
+    logging.add_argument("--wandb-entity", metavar="E", help=shown("W&B user or team", "your default entity"))
+    logging.add_argument("--wandb-group", metavar="G", help=shown("W&B group of the runs", "derived from --output"))
+
+    hardware = p.add_argument_group("hardware")
+    hardware.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
+                          help=shown("auto: CUDA when there is one", "auto"))
+    hardware.add_argument("--precision", default=default("precision"), choices=["fp32", "bf16"],
+                          help=shown("bf16: autocast (CUDA or CPU) over fp32 weights", default("precision")))
+    hardware.add_argument("--workers", metavar="N", type=int, default=1, help=shown("runs in parallel on Ray (1: no Ray)", 1))
+    hardware.add_argument("--ray-address", metavar="ADDR", help=shown("join this Ray cluster", "a local Ray instance"))
+    return p
+
+
 def parse_args(argv=None) -> argparse.Namespace:
-    p = ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--methods", nargs="+", default=["finetune"], help="finetune er derpp lwf joint seq-star")
-    p.add_argument("--benchmark", default="clinc150", help="clinc150 | banking77 | .csv/.json/.jsonl path | HF hub name")
-    p.add_argument("--scenario", nargs="+", default=["cil"], choices=["cil", "til"])
-    p.add_argument("--tasks", type=int, help="number of tasks (default: the benchmark's, 5 for other data)")
-    p.add_argument("--backbone", default=default("backbone"),
-                   help="minilm | tiny-bert | HF encoder name or path; with --head lm: tiny-gpt2 | HF causal LM")
-    p.add_argument("--head", default=default("head"), help="linear | cosine | lm (a causal LM writes the label name)")
-    p.add_argument("--lm-eval", default="generate", choices=["generate", "rank"],
-                   help="--head lm: greedy generation + exact match, or the most likely label name")
-    p.add_argument("--prompt-template", help="--head lm: the prompt around {text} (default: 'Text: {text}\\nLabel:')")
-    p.add_argument("--epochs", nargs="+", type=int)
-    p.add_argument("--batch-size", nargs="+", type=int)
-    p.add_argument("--eval-batch-size", type=int, default=default("eval_batch_size"))
-    p.add_argument("--lr", nargs="+", type=float, help="learning rate of the backbone (AdamW)")
-    p.add_argument("--head-lr", nargs="+", type=float, help="learning rate of the heads")
-    p.add_argument("--max-length", type=int, help="tokens per text (default: the benchmark's)")
-    p.add_argument("--buffer-size", nargs="+", type=int, help="replay buffer size in examples (er, derpp)")
-    p.add_argument("--replay-batch-size", nargs="+", type=int, help="buffer examples per step (default: --batch-size)")
-    p.add_argument("--alpha", nargs="+", type=float, help="DER++ weight of the logit MSE")
-    p.add_argument("--beta", nargs="+", type=float, help="DER++ weight of the replay CE (0 gives DER)")
-    p.add_argument("--derpp-logits", nargs="+", choices=["stored", "teacher"],
-                   help="DER++ distillation targets (default: stored; teacher with --head lm)")
-    p.add_argument("--derpp-topk", nargs="+", type=int, help="--head lm, stored logits: vocabulary entries kept per answer token")
-    p.add_argument("--lwf-alpha", nargs="+", type=float)
-    p.add_argument("--lwf-temperature", nargs="+", type=float)
-    p.add_argument("--warmup-epochs", nargs="+", type=int,
-                   help="seq-star: epochs of task 1 that train the encoder, frozen afterwards (default 3)")
-    p.add_argument("--preallocate-heads", nargs="+", metavar="yes|no",
-                   help="seq-star: every task's head from task 1 (default yes) or one per task (no)")
-    p.add_argument("--probe", action="store_true",
-                   help="after each task, probe the frozen backbone (linear and nearest-class-mean) on every task")
-    p.add_argument("--probe-per-class", type=int, default=20, help="--probe: training examples per class (seeded)")
-    p.add_argument("--grid", metavar="FILE.yaml", help="values per method and hyper-parameter, e.g. 'derpp: {beta: [0.5, 1]}'")
-    p.add_argument("--select-on", choices=["val"],
-                   help="choose each method's setting on the validation split (Ray Tune, ASHA), then run it on test")
-    p.add_argument("--budget", type=int, default=8, help="--select-on: trials per method, the same for every method")
-    p.add_argument("--select-by", default="average_incremental_accuracy",
-                   choices=["average_incremental_accuracy", "final_average_accuracy"],
-                   help="--select-on: the validation criterion")
-    p.add_argument("--search-limit-per-class", type=int,
-                   help="--select-on: training examples per class during the search only (default: --limit-per-class)")
-    p.add_argument("--seeds", nargs="+", type=int, default=[0])
-    p.add_argument("--output", default="results", help="output directory")
-    existing = p.add_mutually_exclusive_group()
-    existing.add_argument("--resume", action="store_true", help="skip finished runs, continue unfinished ones")
-    existing.add_argument("--overwrite", action="store_true", help="start runs that already have results over")
-    p.add_argument("--stop-after-task", type=int, metavar="K", help="stop each run cleanly after task K (resumable)")
-    p.add_argument("--data-dir", help="folder holding clinc150/ and banking77/ (or set CLBENCH_DATA_DIR)")
-    p.add_argument("--text-column", help="text column of a CSV/JSON/hub data set (default: text)")
-    p.add_argument("--label-column", help="label column of a CSV/JSON/hub data set (default: label)")
-    p.add_argument("--limit-per-class", type=int, help="keep at most K training examples per class (seeded)")
-    p.add_argument("--class-order-seed", type=int, help="seeded permutation of the classes (default: sorted names)")
-    p.add_argument("--data-seed", type=int, default=default("data_seed"),
-                   help="seed of --limit-per-class and of a made test or validation split")
-    p.add_argument("--val-fraction", type=float, default=0.1,
-                   help="training examples held out for validation where the data has no val split")
-    p.add_argument("--eval-split", default=default("eval_split"), choices=["test", "val"],
-                   help="the split the accuracy matrix is measured on")
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    p.add_argument("--precision", default=default("precision"), choices=["fp32", "bf16"], help="bf16: autocast (CUDA or CPU)")
-    p.add_argument("--workers", type=int, default=1, help="runs in parallel on Ray (1: no Ray)")
-    p.add_argument("--ray-address", help="join this Ray cluster instead of starting a local one")
-    p.add_argument("--wandb", default="offline", choices=["offline", "online", "disabled"],
-                   help="offline: W&B runs under OUTPUT/wandb, upload later with `wandb sync`")
-    p.add_argument("--wandb-project", default="clbench-text")
-    p.add_argument("--wandb-entity", help="W&B user or team (default: yours)")
-    p.add_argument("--wandb-group", help="W&B group of this invocation's runs (default: a new one, printed at the end)")
-    return p.parse_args(argv)
+    return build_parser().parse_args(argv)
 
 
 def check(args: argparse.Namespace) -> None:
@@ -118,7 +209,7 @@ def check(args: argparse.Namespace) -> None:
         raise UsageError("seq-star needs classifier heads (its recipe uses cosine heads): drop --head lm")
     if args.head == "lm" and args.probe:
         raise UsageError("--probe fits probes on pooled encoder features: --head lm has none, drop --probe")
-    for name in ("tasks", "eval_batch_size", "limit_per_class", "max_length", "stop_after_task", "workers",
+    for name in ("tasks", "classes", "eval_batch_size", "limit_per_class", "max_length", "stop_after_task", "workers",
                  "probe_per_class", "budget", "search_limit_per_class"):
         value = getattr(args, name)
         if value is not None and value < 1:
@@ -153,10 +244,10 @@ def check_method_options(args: argparse.Namespace, methods: dict) -> None:
 
 def main(argv=None) -> int:
     """0: every run finished; 1: some run failed (the others ran); 2: bad input; 130: interrupted."""
+    args = parse_args(argv)  # before the heavy imports: --help and a bad flag answer at once
     from benchmarks.engine.grid import run_grid
     from benchmarks.engine.interrupt import EXIT_CODE, Interrupted, stop_on_signals
 
-    args = parse_args(argv)
     try:
         check(args)
         command = shlex.join(["run_benchmark.py", *(sys.argv[1:] if argv is None else argv)])

@@ -16,7 +16,8 @@ from reports.collect import Section
 
 
 def panels() -> list:
-    by_method = {"groupby": "JobType", "groupby_aggfunc": "mean", "groupby_rangefunc": "stddev"}
+    # By method label (derpp-teacher apart from derpp): job_type is the stage, "train" for every run.
+    by_method = {"groupby": wr.Config("label"), "groupby_aggfunc": "mean", "groupby_rangefunc": "stddev"}
     return [
         wr.BarPlot(title="Final average accuracy (A_T)", metrics=["final_average_accuracy"], **by_method),
         wr.LinePlot(

@@ -83,6 +83,9 @@ CASES = {
     "missing text column": (["--benchmark", "{tiny}", "--text-column", "sentence"], "{tiny} has no column 'sentence' (columns: text, label); name them"),
     "missing label column": (["--benchmark", "{tiny}", "--label-column", "intent"], "{tiny} has no column 'intent' (columns: text, label); name them"),
     "fewer classes than tasks": (["--benchmark", "{tiny}", "--tasks", "5"], "3 classes cannot make 5 tasks: use --tasks 3 or fewer"),
+    "more classes kept than there are": (["--benchmark", "{tiny}", "--classes", "4"], "--classes 4: 'tiny' has 3 classes"),
+    "no classes kept": (["--classes", "0"], "--classes must be positive, got 0"),
+    "fewer classes kept than tasks": (["--classes", "4", "--tasks", "5"], "4 classes cannot make 5 tasks: use --tasks 4 or fewer"),
     "class without test example": (
         ["--benchmark", "{no_test}"], "class 'c' of 'no_test' has no test example: add test examples of it or remove its training examples"
     ),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import tempfile
 from pathlib import Path
 
@@ -55,6 +56,20 @@ def test_cli_finetune_cil_and_til_write_the_contract(tmp_path, capsys):
     assert til["final_average_accuracy"] >= cil["final_average_accuracy"]
     out = capsys.readouterr().out
     assert "A_T" in out and "finetune" in out and "til" in out
+    # The log outlives the terminal: grid.log holds every console line, each run.log its run's own.
+    assert messages(tmp_path / "grid.log") == out.splitlines()
+    for scenario in ("cil", "til"):
+        name = f"clinc150-{scenario}-finetune-seed0"
+        task_lines = [line for line in out.splitlines() if line.startswith(f"[{name}] task ")]
+        assert len(task_lines) == 5
+        assert messages(tmp_path / name / "run.log") == task_lines
+
+
+def messages(log_file: Path) -> list[str]:
+    """A log file's messages, without the timestamp and level that start each line."""
+    lines = log_file.read_text(encoding="utf-8").splitlines()
+    assert all(re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (INFO|WARNING|ERROR) ", line) for line in lines)
+    return [line.split(" ", 3)[3] for line in lines]
 
 
 def small_run(method: str, scenario: str = "cil", precision: str = "fp32", **hp):
@@ -65,7 +80,7 @@ def small_run(method: str, scenario: str = "cil", precision: str = "fp32", **hp)
         precision=precision, hp={**HYPERPARAMETERS, "buffer_size": 60, **hp},
     )
     with tempfile.TemporaryDirectory() as run_dir:
-        return run(config, task_split, data, Path(run_dir), log=lambda line: None)
+        return run(config, task_split, data, Path(run_dir))
 
 
 def test_replay_beats_finetune_and_er_is_derpp_with_alpha0_beta1():
@@ -127,3 +142,21 @@ def test_lwf_distils_only_after_the_first_task():
     assert kd and all(v >= 0 for v in kd) and max(kd) > 0
     for step in probe.steps[first:]:
         assert step.loss == pytest.approx(step.loss_terms["ce"] + step.loss_terms["lwf_kd"], rel=1e-5)
+
+
+def test_classes_keeps_the_first_intents_by_name(tmp_path):
+    """--classes N (the quick start's): the first N classes by name, recorded in the config."""
+    from benchmarks.data.prepare import prepare_stream
+    from benchmarks.data.registry import load_splits, resolve_spec
+
+    out = tmp_path / "out"
+    args = ["--benchmark", "clinc150", "--classes", "6", "--tasks", "2", "--limit-per-class", "10", "--output", str(out)]
+    assert run_benchmark.main([*args, *FAST]) == 0
+    r = read(out / "clinc150-cil-finetune-seed0" / "results.json")
+    assert r["config"]["classes"] == 6 and np.array(r["accuracy_matrix"]).shape == (2, 2)
+
+    spec = resolve_spec("clinc150")
+    stream = prepare_stream(spec, DATA_DIR, backbone="tiny-bert", head="linear", num_tasks=2, first_classes=6)
+    intents = sorted(set(load_splits(spec, DATA_DIR, seed=0).train.labels))
+    assert stream.task_split.class_names == tuple(intents[:6]) and stream.task_split.task_sizes == (3, 3)
+    assert len(stream.data.eval_y) == 6 * 30  # CLINC150: 30 test examples per intent

@@ -17,7 +17,7 @@ from benchmarks.engine.provenance import PACKAGES, REPO_ROOT, finished, provenan
 HERE_REPO = Path(__file__).resolve().parents[1]
 KEYS = {
     "git_commit", "git_dirty", "version", "packages", "python", "cpu", "gpu", "torch_threads",
-    "node", "command", "started_at", "finished_at", "backbone_sha256",
+    "node", "command", "started_at", "finished_at", "backbone_sha256", "backbone_dtype",
 }
 
 

@@ -233,9 +233,9 @@ def test_wandb_report_compares_the_group_without_saving(grid):
     bar, line, accuracy, forgetting = grid_block.panels
     assert isinstance(bar, wr.BarPlot) and bar.metrics == ["final_average_accuracy"]
     assert isinstance(line, wr.LinePlot) and (line.x, line.y) == ("task", ["acc/average_seen"])
-    for panel in (bar, line):  # one bar / line per method, mean and std over seeds
+    for panel in (bar, line):  # one bar / line per method label (config "label"), mean and std over seeds
         config = panel._to_model().config
-        assert (config.group_by, config.group_agg, config.group_area) == ("jobType", "mean", "stddev")
+        assert (config.group_by, config.group_agg, config.group_area) == ("label.value", "mean", "stddev")
     assert isinstance(accuracy, wr.WeavePanelSummaryTable) and accuracy.table_name == "matrix/accuracy"
     assert isinstance(forgetting, wr.WeavePanelSummaryTable) and forgetting.table_name == "matrix/forgetting"
 

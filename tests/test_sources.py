@@ -189,8 +189,9 @@ def test_unknown_benchmark_name(monkeypatch):
 
 
 def test_registered_benchmark_without_data_dir_names_the_fix():
-    with pytest.raises(UsageError, match=r"^cannot load clinc150: pass --data-dir .* clinc150/; its hub copy 'clinc_oos'"):
-        load_splits(resolve_spec("clinc150"), None, seed=0)
+    """Banking77 is not packaged (CLINC150 is: tests/test_packaged_data.py)."""
+    with pytest.raises(UsageError, match=r"^cannot load banking77: pass --data-dir .* banking77/; its hub copy 'PolyAI/banking77'"):
+        load_splits(resolve_spec("banking77"), None, seed=0)
 
 
 def test_class_with_test_examples_only(tmp_path):

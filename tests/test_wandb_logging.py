@@ -7,6 +7,8 @@ accuracies, loss terms), the summary, the table files and the heatmap PNGs.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import struct
 from pathlib import Path
@@ -69,6 +71,17 @@ def wandb_records(run_dir: Path) -> list:
     return records
 
 
+def wandb_dirs(out: Path, run_name: str) -> list[Path]:
+    """The offline W&B run folders of a run: the id its run directory keeps names them."""
+    run_id = (out / run_name / "wandb_run_id").read_text()
+    return sorted((out / "wandb").glob(f"offline-run-*-{run_id}"))
+
+
+def md5_b64(path: Path) -> str:
+    """The digest W&B records for an artifact file: base64 of its MD5."""
+    return base64.b64encode(hashlib.md5(path.read_bytes()).digest()).decode()
+
+
 def items(update) -> dict:
     """A history or summary update as {key: value}, nested keys joined with '/'."""
     return {item.key or "/".join(item.nested_key): json.loads(item.value_json) for item in update}
@@ -111,13 +124,14 @@ def test_offline_run_holds_the_matrices_the_results_file_holds(tmp_path, capsys)
 
     results = json.loads((out / "x-cil-finetune-seed0" / "results.json").read_text())
     R, F = results["accuracy_matrix"], forgetting_matrix(results["accuracy_matrix"])
-    (run_dir,) = (out / "wandb").glob("offline-run-*")
+    (run_dir,) = wandb_dirs(out, "x-cil-finetune-seed0")
     records = wandb_records(run_dir)
 
     (run,) = [r.run for r in records if r.HasField("run")]
-    assert (run.display_name, run.run_group, run.job_type) == ("x-cil-finetune-seed0", "g-test", "finetune")
+    assert (run.display_name, run.run_group, run.job_type) == ("x-cil-finetune-seed0", "g-test", "train")
+    assert list(run.tags) == ["finetune", "cil", "x"]
     config = {k: v for k, v in items(run.config.update).items() if k != "_wandb"}
-    assert config == results["config"]
+    assert config == {**results["config"], "label": "finetune"}
 
     history = [items(r.history.item) for r in records if r.HasField("history")]
     per_task = [h for h in history if "acc/average_seen" in h]
@@ -126,16 +140,19 @@ def test_offline_run_holds_the_matrices_the_results_file_holds(tmp_path, capsys)
         # the row of task k, the average over the k seen tasks, and both matrices so far
         assert [h[f"acc/task_{j}"] for j in range(1, k + 1)] == R[k - 1][:k]
         assert h["acc/average_seen"] == pytest.approx(sum(R[k - 1][:k]) / k)
-        assert table_rows(run_dir, h["matrix/accuracy/path"]) == R[:k]
-        assert table_rows(run_dir, h["matrix/forgetting/path"]) == F[:k]
+        # incremental tables: each task logs its new row only, not a new copy of the table
+        for name, M in (("accuracy", R), ("forgetting", F)):
+            assert h[f"matrix/{name}/log_mode"] == "INCREMENTAL" and h[f"matrix/{name}/increment_num"] == k - 1
+            assert table_rows(run_dir, h[f"matrix/{name}/path"]) == [M[k - 1]]
     # The heatmaps once, at the end, over the whole matrix.
     (images,) = [h for h in history if "heatmap/accuracy/path" in h]
     assert images["task"] == 3
     for name in ("accuracy", "forgetting"):
         assert_valid_png(run_dir / "files" / images[f"heatmap/{name}/path"])
-    # The last tables are exactly the results file's matrices, None where forgetting is undefined.
-    assert table_rows(run_dir, per_task[-1]["matrix/accuracy/path"]) == R
-    assert table_rows(run_dir, per_task[-1]["matrix/forgetting/path"]) == F and F[0] == [None, None, None]
+    # The increments make up exactly the results file's matrices, None where forgetting is undefined.
+    for name, M in (("accuracy", R), ("forgetting", F)):
+        assert [row for h in per_task for row in table_rows(run_dir, h[f"matrix/{name}/path"])] == M
+    assert F[0] == [None, None, None]
 
     losses = [h for h in history if "iteration" in h]
     assert len(losses) >= 3 and all(h["train/loss"] > 0 and h["train/ce"] > 0 for h in losses)
@@ -154,8 +171,22 @@ def test_offline_run_holds_the_matrices_the_results_file_holds(tmp_path, capsys)
     for name in read:
         assert name in summary or f"{name}/path" in summary, name
 
-    # The invocation's report was written too.
+    # The results file as an artifact, byte for byte.
+    (results_artifact,) = [r.artifact for r in records if r.HasField("artifact") and r.artifact.type == "results"]
+    (entry,) = results_artifact.manifest.contents
+    assert (results_artifact.name, entry.path) == ("results-x-cil-finetune-seed0", "results.json")
+    assert entry.digest == md5_b64(out / "x-cil-finetune-seed0" / "results.json")
+
+    # The invocation's report was written too, and logged as an artifact of a `report` run in the group.
     assert "finetune" in (out / "report.md").read_text()
+    (report_dir,) = [d for d in (out / "wandb").glob("offline-run-*") if d != run_dir]
+    report_records = wandb_records(report_dir)
+    (report_run,) = [r.run for r in report_records if r.HasField("run")]
+    assert (report_run.job_type, report_run.run_group) == ("report", "g-test")
+    (report_artifact,) = [r.artifact for r in report_records if r.HasField("artifact")]
+    files = {e.path: e.digest for e in report_artifact.manifest.contents}
+    assert {"report.md", "report.html", "results.csv"} <= set(files) and any(f.startswith("figures/") for f in files)
+    assert files["report.md"] == md5_b64(out / "report.md")
 
 
 def test_replay_loss_terms_are_logged_separately(tmp_path):
@@ -163,7 +194,7 @@ def test_replay_loss_terms_are_logged_separately(tmp_path):
     out = tmp_path / "out"
     args = [*TINY, "--benchmark", str(csv_path), "--methods", "derpp", "--buffer-size", "30", "--output", str(out)]
     assert run_benchmark.main(args) == 0  # --wandb offline is the default
-    (run_dir,) = (out / "wandb").glob("offline-run-*")
+    (run_dir,) = wandb_dirs(out, "x-cil-derpp-seed0")
     history = [items(r.history.item) for r in wandb_records(run_dir) if r.HasField("history")]
     logged = set().union(*history)
     assert {"train/loss", "train/ce", "train/replay_ce", "train/mse"} <= logged
@@ -182,24 +213,51 @@ def test_online_without_a_server_warns_once_and_the_run_completes(tmp_path, wand
     assert code == 0
     results = json.loads((out / "x-cil-finetune-seed0" / "results.json").read_text())
     assert len(results["accuracy_matrix"]) == 3
-    stderr = capsys.readouterr().err
-    assert stderr.count("\n") == 1, stderr
-    assert stderr.startswith("warning: W&B logging is off for x-cil-finetune-seed0 (CommError:"), stderr
+    lines = capsys.readouterr().err.splitlines()  # one line per W&B run: the run's and the report's
+    assert len(lines) == 2, lines
+    assert lines[0].startswith("warning: W&B logging is off for x-cil-finetune-seed0 (CommError:"), lines
+    assert lines[1].startswith("warning: W&B logging is off for the report (CommError:"), lines
 
 
 def test_an_error_after_init_turns_logging_off_with_one_warning(tmp_path, capsys):
     tracker = WandbTracker("offline", tmp_path, "clbench-text", None, "g")
-    tracker.start("r", "finetune", {"seed": 0})
+    tracker.start("r", {"seed": 0, "num_tasks": 2}, ["finetune"], tmp_path, [], False)
     tracker.run.finish()  # the run is gone under the tracker: wandb raises on the next log
 
     tracker.log_task([[0.5, 0.0], [0.25, 0.5]], joint=False)
     tracker.log_task([[0.5, 0.0], [0.25, 0.5]], joint=False)
     tracker.finish({"final_average_accuracy": 0.375, "average_incremental_accuracy": 0.4375,
-                    "forgetting": 0.25, "backward_transfer": -0.25}, joint=False)
+                    "forgetting": 0.25, "backward_transfer": -0.25}, False, tmp_path / "results.json")
 
     assert tracker.off
     stderr = capsys.readouterr().err
     assert stderr.count("\n") == 1 and stderr.startswith("warning: W&B logging is off for r (UsageError:"), stderr
+
+
+def test_a_resumed_grid_keeps_its_group_and_its_runs_ids(tmp_path, capsys):
+    """The default group comes from --output, so a --resume lands in the same group; the resumed
+    run reuses its W&B id. Offline, wandb cannot continue a run: the second part is a new offline
+    run with that id (`wandb sync` uploads both into one run), and the console says so."""
+    from reports.wandb_logging import default_group
+
+    csv_path = write_small_clinc_csv(tmp_path / "x.csv")
+    out = tmp_path / "out"
+    args = [*TINY, "--benchmark", str(csv_path), "--output", str(out)]
+    assert run_benchmark.main([*args, "--stop-after-task", "1"]) == 0
+    (first,) = wandb_dirs(out, "x-cil-finetune-seed0")
+    run_id = (out / "x-cil-finetune-seed0" / "wandb_run_id").read_text()
+    capsys.readouterr()
+    assert run_benchmark.main([*args, "--resume"]) == 0
+    assert f"[x-cil-finetune-seed0] W&B: offline mode cannot continue run {run_id}" in capsys.readouterr().out
+
+    parts = wandb_dirs(out, "x-cil-finetune-seed0")
+    assert len(parts) == 2 and parts[0] == first
+    runs = [r.run for part in parts for r in wandb_records(part) if r.HasField("run")]
+    assert {(r.run_id, r.run_group, r.job_type) for r in runs} == {(run_id, default_group(out), "train")}
+    assert default_group(out) == default_group(tmp_path / "." / "out") != default_group(tmp_path / "other" / "out")
+    # The second part starts with the finished task again (a new offline run has nothing), then goes on.
+    history = [items(r.history.item) for r in wandb_records(parts[1]) if r.HasField("history")]
+    assert [h["task"] for h in history if "acc/average_seen" in h] == [1, 2, 3]
 
 
 def test_probing_matrix_is_logged_as_a_table_a_heatmap_and_summary_numbers(tmp_path):

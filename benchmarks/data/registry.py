@@ -1,7 +1,8 @@
 """Benchmarks as small declarations, and how a `--benchmark` value becomes `Splits`.
 
 A registered benchmark reads its original files from `<data dir>/<name>/` when a data
-directory is given (`--data-dir` or `$CLBENCH_DATA_DIR`), else its copy on the hub.
+directory is given (`--data-dir` or `$CLBENCH_DATA_DIR`), else the copy shipped in this package
+(CLINC150 only), else its copy on the hub.
 Any other value is a path to a .csv/.json/.jsonl file, or a hub data set name.
 """
 
@@ -17,6 +18,7 @@ from benchmarks.errors import UsageError
 from benchmarks.data.sources import FILE_SUFFIXES, LabeledTexts, Splits, load_banking77_dir, load_clinc150_dir, load_file, load_hub
 
 DATA_DIR_ENV = "CLBENCH_DATA_DIR"
+PACKAGED = Path(__file__).resolve().parent  # benchmarks/data/<name>/: copies shipped with the suite
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,7 @@ class BenchmarkSpec:
     text_column: str = "text"
     label_column: str = "label"
     local_loader: Callable[[Path], Splits] | None = None
+    packaged: Path | None = None  # the folder of a copy shipped in the package (read by local_loader)
 
 
 REGISTRY = {
@@ -38,6 +41,7 @@ REGISTRY = {
         BenchmarkSpec(
             name="clinc150", num_tasks=15, max_length=50, hub_name="clinc_oos", hub_config="plus",
             text_column="text", label_column="intent", local_loader=load_clinc150_dir,
+            packaged=PACKAGED / "clinc150",  # 284 KB gzipped, CC BY 3.0: quick starts need no data folder or network
         ),
         BenchmarkSpec(
             name="banking77", num_tasks=7, max_length=64, hub_name="PolyAI/banking77",
@@ -75,6 +79,8 @@ def load_splits(spec: BenchmarkSpec, data_dir: Path | None, seed: int, test_frac
         if not folder.is_dir():
             raise UsageError(f"no folder '{spec.name}' in data directory {data_dir}")
         splits = spec.local_loader(folder)
+    elif spec.packaged is not None and data_dir is None:
+        splits = spec.local_loader(spec.packaged)
     else:
         path = Path(spec.hub_name)
         if spec.hub_name.endswith(FILE_SUFFIXES):

@@ -7,6 +7,7 @@ Every loader returns `Splits` of plain Python strings, so that everything downst
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 import json
 from dataclasses import dataclass
@@ -36,7 +37,8 @@ class Splits:
 
 
 def _read_text(path: Path, kind: str) -> str:
-    """The whole file as text; every way that fails is one UsageError line ("malformed {kind} in ...")."""
+    """The whole file as text (gunzipped if it ends in .gz); every way that fails is one UsageError line
+    ("malformed {kind} in ...")."""
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -45,6 +47,11 @@ def _read_text(path: Path, kind: str) -> str:
         raise UsageError(f"{path} is a directory, not a data file: pass a .csv, .json or .jsonl file") from None
     except OSError as e:
         raise UsageError(f"cannot read data file {path} ({e.strerror}): check its permissions") from None
+    if path.suffix == ".gz":
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError) as e:  # not gzip (BadGzipFile), or cut short
+            raise UsageError(f"malformed gzip file {path} ({e}): replace it with a complete copy") from None
     try:
         return data.decode("utf-8-sig")  # -sig: a byte order mark (Excel) is not part of the first column name
     except UnicodeDecodeError as e:
@@ -75,15 +82,19 @@ def _read_csv_rows(path: Path) -> list[dict]:
 
 
 def load_clinc150_dir(folder: Path) -> Splits:
-    """The original `data_full.json` of clinc/oos-eval; the out-of-scope queries are left out."""
-    data = _read_json(folder / "data_full.json")
+    """The original `data_full.json` of clinc/oos-eval (or the package's gzipped copy of it); the
+    out-of-scope queries are left out."""
+    path = folder / "data_full.json"
+    if not path.exists() and path.with_suffix(".json.gz").exists():
+        path = path.with_suffix(".json.gz")
+    data = _read_json(path)
 
     def part(key: str) -> LabeledTexts:
         try:
             pairs = data[key]
             return LabeledTexts([str(t) for t, _ in pairs], [str(y) for _, y in pairs])
         except (KeyError, TypeError, ValueError):
-            raise UsageError(f"malformed {folder / 'data_full.json'}: no [text, intent] pairs under '{key}'") from None
+            raise UsageError(f"malformed {path}: no [text, intent] pairs under '{key}'") from None
 
     return Splits(train=part("train"), test=part("test"), val=part("val"))
 

@@ -15,6 +15,9 @@ class RunConfig:
     seed: int
     backbone: str = "minilm"
     head: str = "linear"
+    pooling: str = "mean"  # classifier heads: mean over the non-padding tokens | cls (the first token)
+    revision: str | None = None  # the backbone's hub revision (branch, tag or commit); None: the default branch
+    trust_remote_code: bool = False  # let transformers run the backbone repository's own code
     num_tasks: int = 0
     max_length: int = 128
     epochs: int = 1
@@ -27,6 +30,7 @@ class RunConfig:
     lm_eval: str | None = None  # generative head: generate | rank (None for classifier heads)
     prompt_template: str | None = None  # generative head: the prompt around {text}
     limit_per_class: int | None = None
+    classes: int | None = None  # only the first N classes by name (smoke runs); None: all
     class_order_seed: int | None = None
     data_seed: int = 0
     eval_split: str = "test"  # the split of the accuracy matrix: test | val (model selection)
@@ -48,7 +52,8 @@ class RunConfig:
 # Fields added after results were first written, with the value every older run had.
 ADDED_FIELDS = {"precision": "fp32", "lm_eval": None, "prompt_template": None, "eval_split": "test",
                 "val_fraction": None, "variant": "",
-                "probe_per_class": None}
+                "probe_per_class": None, "pooling": "mean", "revision": None, "trust_remote_code": False,
+                "classes": None}
 
 
 def recorded_config(record: dict) -> dict:

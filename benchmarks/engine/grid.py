@@ -7,15 +7,15 @@ Every refusal (an existing result without --resume or --overwrite, a changed set
 from __future__ import annotations
 
 import json
-import secrets
-import sys
 import tempfile
-import time
 from argparse import Namespace
 from dataclasses import asdict
 from pathlib import Path
 
+from tqdm.auto import tqdm
+
 from benchmarks.engine.config import RunConfig, recorded_config
+from benchmarks.engine.logs import GRID_LOG, log, log_to
 from benchmarks.engine.results import RESULTS_FILE
 from benchmarks.engine.settings import KINDS, TRAINING, load_grid_file, method_space, parse, product, variant_names
 from benchmarks.errors import UsageError
@@ -28,7 +28,6 @@ def run_grid(args: Namespace, command: str = "") -> int:
 
     from benchmarks.data.prepare import prepare_stream
     from benchmarks.data.registry import data_dir_from, resolve_spec
-    from benchmarks.engine.parallel import Job, run_on_ray, run_sequentially
     from benchmarks.models.generative import DEFAULT_TEMPLATE
 
     grid_file = load_grid_file(args.grid, args.methods) if args.grid else {}
@@ -39,8 +38,10 @@ def run_grid(args: Namespace, command: str = "") -> int:
         return prepare_stream(
             resolve_spec(args.benchmark, args.text_column, args.label_column), data_dir_from(args.data_dir),
             backbone=args.backbone, head=args.head, num_tasks=args.tasks, max_length=args.max_length,
-            prompt_template=template, limit=limit, class_order_seed=args.class_order_seed,
+            prompt_template=template, limit=limit, first_classes=args.classes,
+            class_order_seed=args.class_order_seed,
             data_seed=args.data_seed, val_fraction=args.val_fraction, eval_split=eval_split,
+            revision=args.revision, trust_remote_code=args.trust_remote_code,
         )
 
     stream = stream_for_split(args.eval_split, args.limit_per_class)
@@ -53,12 +54,24 @@ def run_grid(args: Namespace, command: str = "") -> int:
     if args.select_on:
         configs, extras = tuned_configs(args, configs, grid_file, output, stream_for_split)
     plan = plan_runs(configs, output, args.resume, args.overwrite)
-    group = args.wandb_group or f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
+    group = args.wandb_group or ""
+    if args.wandb != "disabled" and not group:
+        from reports.wandb_logging import default_group
+
+        group = default_group(output)  # the same for every invocation writing to --output
+    with log_to(output / GRID_LOG):
+        return execute(args, plan, stream, output, group, command)
+
+
+def execute(args: Namespace, plan: list[tuple], stream, output: Path, group: str, command: str) -> int:
+    """Runs the planned runs, then prints the summary and writes the report; returns how many runs failed."""
+    from benchmarks.engine.parallel import Job, run_on_ray, run_sequentially
+
     finished, failed, jobs = {}, [], []
     for config, action, previous in plan:
         run_dir = output / config.run_name
         if action == "skip":
-            print(f"[{config.run_name}] skipped: {previous['status']} in an earlier invocation")
+            log.info(f"[{config.run_name}] skipped: {previous['status']} in an earlier invocation")
             if previous["status"] == "finished":
                 finished[config.run_name] = previous
             continue
@@ -68,25 +81,32 @@ def run_grid(args: Namespace, command: str = "") -> int:
         tracker = make_tracker(args, output, group)
         jobs.append(Job(config, run_dir, action == "resume", args.stop_after_task, tracker, command,
                         extras.get(config.run_name)))
+    # smoothing=0: the ETA is the mean time of the runs finished so far times the runs left.
+    bar = tqdm(total=len(jobs), desc="grid", unit="run", smoothing=0, disable=None, dynamic_ncols=True)
 
     def report(job: Job, outcome: str, payload) -> None:
         if outcome == "failed":
-            print(f"error: {job.config.run_name} failed: {payload}", file=sys.stderr)
+            log.error(f"error: {job.config.run_name} failed: {payload}")
             failed.append(job)
         else:
             finished[job.config.run_name] = payload
-        print(f"[grid] {len(finished) + len(failed)}/{len(plan)} runs done", flush=True)
+        bar.update()
+        log.info(f"[grid] {len(finished) + len(failed)}/{len(plan)} runs done")
 
-    if args.workers > 1 or args.ray_address:
-        run_on_ray(jobs, stream.task_split, stream.data, args.workers, args.ray_address, report)
-    else:
-        run_sequentially(jobs, stream.task_split, stream.data, report)
+    with bar:
+        if args.workers > 1 or args.ray_address:
+            run_on_ray(jobs, stream.task_split, stream.data, args.workers, args.ray_address, report)
+        else:
+            run_sequentially(jobs, stream.task_split, stream.data, report)
     print_summary([finished[c.run_name] for c, _, _ in plan if c.run_name in finished])
     if args.wandb != "disabled":
-        print(f"W&B: project {args.wandb_project}, group {group}, {args.wandb} run files under {output / 'wandb'}")
+        log.info(f"W&B: project {args.wandb_project}, group {group}, {args.wandb} run files under {output / 'wandb'}")
         if args.wandb == "offline":
-            print(f"upload with: wandb sync {output / 'wandb'}/offline-run-*")
-    write_report(output)
+            log.info(f"upload with: wandb sync {output / 'wandb'}/offline-run-*")
+    report = write_report(output)
+    if report and args.wandb != "disabled":
+        files = [report, report.with_suffix(".html"), output / "results.csv", *sorted((output / "figures").glob("*.png"))]
+        make_tracker(args, output, group).log_report(output, files)
     return len(failed)
 
 
@@ -118,10 +138,11 @@ def run_configs(args: Namespace, stream, device: str, template: str | None, grid
             configs += [
                 RunConfig(
                     benchmark=stream.spec.name, scenario=scenario, method=method, seed=seed, backbone=args.backbone,
-                    head=METHODS[method].head or args.head, num_tasks=stream.task_split.num_tasks, max_length=stream.max_length,
+                    head=METHODS[method].head or args.head, pooling=args.pooling, revision=args.revision,
+                    trust_remote_code=args.trust_remote_code, num_tasks=stream.task_split.num_tasks, max_length=stream.max_length,
                     epochs=named["epochs"], batch_size=named["batch_size"], eval_batch_size=args.eval_batch_size,
                     lr=named["lr"], head_lr=named["head_lr"], device=device, precision=args.precision,
-                    limit_per_class=args.limit_per_class, class_order_seed=args.class_order_seed,
+                    limit_per_class=args.limit_per_class, classes=args.classes, class_order_seed=args.class_order_seed,
                     data_seed=args.data_seed, lm_eval=args.lm_eval if lm else None, prompt_template=template,
                     eval_split=args.eval_split, val_fraction=stream.val_fraction, variant=variant,
                     probe_per_class=args.probe_per_class if args.probe else None,
@@ -210,25 +231,26 @@ def make_tracker(args: Namespace, output: Path, group: str):
     return WandbTracker(args.wandb, output, args.wandb_project, args.wandb_entity, group)
 
 
-def write_report(output: Path) -> None:
-    """The comparison of every run under OUTPUT, this invocation's and earlier ones."""
+def write_report(output: Path) -> Path | None:
+    """The comparison of every run under OUTPUT, this invocation's and earlier ones; the report.md path."""
     from reports.collect import ReportError
     from reports.render import write_report as render
 
     try:
         path = render(output, output)
     except ReportError as e:  # e.g. an unreadable results.json left in OUTPUT: the runs themselves are saved
-        print(f"warning: no report written: {e}", file=sys.stderr)
-        return
-    print(f"report: {path} and {path.with_suffix('.html')}")
+        log.warning(f"warning: no report written: {e}")
+        return None
+    log.info(f"report: {path} and {path.with_suffix('.html')}")
+    return path
 
 
 def print_summary(rows: list[dict]) -> None:
     fmt = lambda v: "-" if v is None else f"{v:.4f}"  # noqa: E731
     header = f"{'method':<14} {'scenario':<8} {'seed':>4} {'A_T':>7} {'A-bar':>7} {'forget':>7} {'BWT':>7} {'seconds':>8}"
-    print(header)
+    log.info(header)
     for r in rows:
-        print(
+        log.info(
             f"{r['method']:<14} {r['scenario']:<8} {r['seed']:>4} {fmt(r['final_average_accuracy']):>7} "
             f"{fmt(r['average_incremental_accuracy']):>7} {fmt(r['forgetting']):>7} {fmt(r['backward_transfer']):>7} "
             f"{r['train_seconds'] + r['eval_seconds']:>8.1f}"

@@ -11,11 +11,12 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks.engine.config import RunConfig
+from benchmarks.engine.logs import GRID_LOG, log, log_to
 from benchmarks.engine.run import run
 from benchmarks.engine.strategy import RunFailed
 from methods.registry import METHODS
@@ -39,13 +40,18 @@ Report = Callable[[Job, str, object], None]
 
 
 def run_job(job: Job, task_split, data, threads: int | None = None) -> tuple[str, object]:
+    """("done", results) or ("failed", why). `threads`: a Ray worker's budget; the worker then also
+    appends its lines to the grid's grid.log, which the driver (another process) has open."""
+    grid_log = nullcontext()
     if threads:
         import torch
 
         torch.set_num_threads(threads)
+        grid_log = log_to(job.run_dir.parent / GRID_LOG)
     try:
-        results = run(job.config, task_split, data, job.run_dir, tracker=job.tracker, resume=job.resume,
-                      stop_after_task=job.stop_after_task, command=job.command, extra_record=job.extra)
+        with grid_log:
+            results = run(job.config, task_split, data, job.run_dir, tracker=job.tracker, resume=job.resume,
+                          stop_after_task=job.stop_after_task, command=job.command, extra_record=job.extra)
     except RunFailed as e:
         return "failed", str(e)
     return "done", results
@@ -79,7 +85,7 @@ def ray_started(workers: int, threads: int, address: str | None):
         options.update(num_cpus=workers * threads, object_store_memory=256 * 1024**2)
     start = time.perf_counter()
     ray.init(address=address, **options)
-    print(f"Ray: {workers} workers x {threads} threads (started in {time.perf_counter() - start:.1f}s)", flush=True)
+    log.info(f"Ray: {workers} workers x {threads} threads (started in {time.perf_counter() - start:.1f}s)")
     try:
         yield
     finally:

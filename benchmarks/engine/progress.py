@@ -1,4 +1,4 @@
-"""A progress bar per task and epoch (only on a terminal) with the running loss terms."""
+"""Progress bars (only on a terminal): one per task and epoch with the running loss terms, one per evaluation."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ class ProgressPlugin(SupervisedPlugin):
     def __init__(self, label: str, num_tasks: int):
         super().__init__()
         self.label, self.num_tasks = label, num_tasks
-        self.bar = None
+        self.bar = self.eval_bar = None
 
     def before_training_epoch(self, strategy, **kwargs):
         task = strategy.clock.train_exp_counter
@@ -26,3 +26,15 @@ class ProgressPlugin(SupervisedPlugin):
 
     def after_training_epoch(self, strategy, **kwargs):
         self.bar.close()
+
+    def before_eval(self, strategy, **kwargs):
+        """One bar over every example of the tasks evaluated after this task (they are many: all seen tasks)."""
+        total = sum(len(exp.dataset) for exp in strategy.current_eval_stream)
+        desc = f"{self.label} eval after task {strategy.clock.train_exp_counter}/{self.num_tasks}"
+        self.eval_bar = tqdm(total=total, desc=desc, unit="ex", leave=False, disable=None, dynamic_ncols=True)
+
+    def after_eval_iteration(self, strategy, **kwargs):
+        self.eval_bar.update(len(strategy.mb_y))
+
+    def after_eval(self, strategy, **kwargs):
+        self.eval_bar.close()

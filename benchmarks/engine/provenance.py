@@ -39,6 +39,8 @@ def provenance(command: str, backbone: torch.nn.Module | None, repo: Path = REPO
         "started_at": _now(),
         "finished_at": None,
         "backbone_sha256": weights_sha256(backbone) if backbone is not None else None,
+        # The weights' dtype as loaded: fp32 under both --precision values (bf16 autocasts over fp32 weights).
+        "backbone_dtype": str(next(backbone.parameters()).dtype).removeprefix("torch.") if backbone is not None else None,
     }
 
 

@@ -10,6 +10,7 @@ from benchmarks.data.stream import TaskSplit, TokenizedSplits, build_benchmark
 from benchmarks.engine import checkpoint
 from benchmarks.engine.config import RunConfig
 from benchmarks.engine.interrupt import Interrupted, critical
+from benchmarks.engine.logs import RUN_LOG, log, log_to
 from benchmarks.engine.progress import ProgressPlugin
 from benchmarks.engine.provenance import finished, provenance
 from benchmarks.engine.results import RESULTS_FILE, results_record, write_json_atomically
@@ -18,8 +19,14 @@ from benchmarks.probing import PROBES, Prober
 from methods.registry import METHODS
 
 
-def run(
-    config: RunConfig, task_split: TaskSplit, data: TokenizedSplits, run_dir: Path, log=print, tracker=None,
+def run(config: RunConfig, task_split: TaskSplit, data: TokenizedSplits, run_dir: Path, **options) -> dict:
+    """`train_and_evaluate`, its log lines also appended to the run's `run.log`."""
+    with log_to(run_dir / RUN_LOG):
+        return train_and_evaluate(config, task_split, data, run_dir, **options)
+
+
+def train_and_evaluate(
+    config: RunConfig, task_split: TaskSplit, data: TokenizedSplits, run_dir: Path, tracker=None,
     resume: bool = False, stop_after_task: int | None = None, command: str = "", on_task=None,
     extra_record: dict | None = None,
 ) -> dict:
@@ -51,14 +58,14 @@ def run(
         progress.update(probing={name: [] for name in PROBES}, probe_seconds=0.0)
     if resume and ckpt.exists():
         progress = checkpoint.restore(ckpt, strategy)
-        log(f"[{config.run_name}] resumed after task {len(progress['matrix'])}/{num_experiences}")
+        log.info(f"[{config.run_name}] resumed after task {len(progress['matrix'])}/{num_experiences}")
         origin["started_at"] = progress.get("started_at", origin["started_at"])
     progress.setdefault("started_at", origin["started_at"])
     matrix = progress["matrix"]
     if tracker:
-        tracker.start(config.run_name, config.label, asdict(config))
-        for k in range(1, len(matrix) + 1):  # a resumed run's W&B run starts with the finished tasks
-            tracker.log_task(matrix[:k], method.joint)
+        tags = list(dict.fromkeys([config.method, config.label, config.scenario, config.benchmark]))
+        # "label" (derpp-teacher, ...) is what the W&B Report groups runs by.
+        tracker.start(config.run_name, {**asdict(config), "label": config.label}, tags, run_dir, matrix, method.joint)
 
     def save(status: str, error: str | None = None) -> dict:
         plugin = strategy.method_plugin
@@ -105,23 +112,23 @@ def run(
                 on_task(matrix)
             seen_accs = " ".join(f"{a:.2f}" for a in row[:seen])
             probed = f" probe {sum(probe_rows['linear'][:seen]) / seen:.3f}" if prober else ""
-            log(
+            log.info(
                 f"[{config.run_name}] task {i + 1}/{num_experiences}: seen-task accuracy {sum(row[:seen]) / seen:.3f} "
                 f"({seen_accs}){probed} train {progress['train_seconds']:.1f}s"
             )
             if stop_after_task == i + 1 and not last_task:
-                log(f"[{config.run_name}] stopped after task {i + 1} (--stop-after-task); --resume continues it")
+                log.info(f"[{config.run_name}] stopped after task {i + 1} (--stop-after-task); --resume continues it")
                 break
     except RunFailed as e:
         with critical():
             results = save("failed", str(e))
         if tracker:
-            tracker.finish(results, method.joint)
+            tracker.finish(results, method.joint, run_dir / RESULTS_FILE)
         raise
     except Interrupted:
         with critical():
             save("stopped")
         raise
     if tracker:
-        tracker.finish(results, method.joint)
+        tracker.finish(results, method.joint, run_dir / RESULTS_FILE)
     return results

@@ -71,7 +71,7 @@ def search(base: RunConfig, space: dict[str, list], budget: int, criterion: str,
         torch.set_num_threads(threads)
         config = with_setting(base, point["setting"], f"trial-{trial_name(point['setting'])}")
         report = lambda matrix: tune.report({"task": len(matrix), "score": partial_score(matrix, criterion, joint)})
-        run(config, task_split, data, folder / config.run_name, log=lambda line: None, on_task=report)
+        run(config, task_split, data, folder / config.run_name, on_task=report)
 
     scheduler = ASHAScheduler(time_attr="task", metric="score", mode="max", max_t=tasks,
                               grace_period=max(1, tasks // 3), reduction_factor=3)

@@ -146,7 +146,10 @@ def seed_everything(seed: int) -> None:
 def build_strategy(config: RunConfig, task_split: TaskSplit, extra_plugins=()) -> ContinualStrategy:
     """A seeded model and the method's plugin in a fresh strategy, before any task."""
     seed_everything(config.seed)
-    model, _ = load_model(config.backbone, config.head, task_split.class_names, config.lm_eval or "generate")
+    model, _ = load_model(
+        config.backbone, config.head, task_split.class_names, config.lm_eval or "generate", config.pooling,
+        config.revision, config.trust_remote_code,
+    )
     plugin = METHODS[config.method].build(
         RunContext(config.hp, config.batch_size, config.seed, config.head, config.epochs)
     )

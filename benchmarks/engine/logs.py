@@ -1,0 +1,50 @@
+"""The run log: one `logging` logger, on the console as before and in files that outlive the terminal.
+
+Console lines are the bare messages (stdout, warnings and errors on stderr), written through
+`tqdm.write` so that they never tear a progress bar. `log_to(path)` adds a timestamped file
+for a block: each run's `run.log` in its directory, the invocation's `grid.log` in --output.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+RUN_LOG, GRID_LOG = "run.log", "grid.log"
+
+
+class ConsoleHandler(logging.Handler):
+    """stdout, or stderr from WARNING up, looked up at each line (pytest and Ray swap the streams)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            stream = sys.stderr if record.levelno >= logging.WARNING else sys.stdout
+            tqdm.write(self.format(record), file=stream)
+            stream.flush()
+        except Exception:
+            self.handleError(record)
+
+
+log = logging.getLogger("clbench")
+log.setLevel(logging.INFO)
+log.propagate = False  # the root logger (and whatever configured it) sees nothing of ours
+if not log.handlers:
+    log.addHandler(ConsoleHandler())
+
+
+@contextmanager
+def log_to(path: Path):
+    """Appends the log's lines to `path` while the block runs (a resumed run continues its file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path, mode="a", encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    log.addHandler(handler)
+    try:
+        yield
+    finally:
+        log.removeHandler(handler)
+        handler.close()
