@@ -134,9 +134,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     seq_star = p.add_argument_group("seq-star: SEQ*, cosine heads, encoder warm-up on task 1 then frozen, old heads frozen")
     seq_star.add_argument("--warmup-epochs", nargs="+", type=int, metavar="E",
-                          help=shown("epochs of task 1 that train the encoder, before --epochs on the frozen one", HP["warmup_epochs"]))
+                          help=shown("epochs of task 1 that train the encoder, before --epochs on the frozen one",
+                                     HP["warmup_epochs"]))
     seq_star.add_argument("--preallocate-heads", nargs="+", metavar="yes|no",
-                          help=shown("every task's head from task 1 (future classes as negatives) or one per task", "yes"))
+                          help=shown("every task's head from task 1 (future classes as negatives) or one per task",
+                                     "yes" if HP["preallocate_heads"] else "no"))
 
     training = p.add_argument_group("training (every method; each training and method option takes several values)")
     training.add_argument("--epochs", metavar="E", nargs="+", type=int, help=shown("epochs per task", default("epochs")))

@@ -38,7 +38,9 @@ def test_every_option_shows_its_default():
             expected = " ".join(map(str, action.default)) if isinstance(action.default, list) else str(action.default)
             assert shown == expected, action.option_strings
         elif action.dest in REAL_DEFAULTS and REAL_DEFAULTS[action.dest] is not None:
-            assert shown.split(";")[0] == str(REAL_DEFAULTS[action.dest]), action.option_strings
+            real = REAL_DEFAULTS[action.dest]
+            real = ("yes" if real else "no") if isinstance(real, bool) else str(real)  # a switch reads yes | no
+            assert shown.split(";")[0] == real, action.option_strings
 
 
 def test_defaults_shown_are_the_ones_runs_use():
