@@ -171,8 +171,9 @@ class WandbTracker:
         probing = results["probing_matrix"]
         rows = row_labels(len(probing), joint)
         fig = heatmap(probing, f"{self.name}: linear probe accuracy (%)", rows)
-        self.run.log({"matrix/probing": matrix_table(probing, rows), "heatmap/probing": wandb.Image(fig),
-                      "task": len(probing)})
+        columns = ["after task"] + [f"task {j + 1}" for j in range(len(probing[0]))]
+        table = wandb.Table(columns=columns, data=[[label, *row] for label, row in zip(rows, probing)])
+        self.run.log({"matrix/probing": table, "heatmap/probing": wandb.Image(fig), "task": len(probing)})
         for probe, summary in results["probing_summary"].items():
             if summary["final_average_accuracy"] is not None:
                 self.run.summary[f"probe_{probe}/final_average_accuracy"] = summary["final_average_accuracy"]

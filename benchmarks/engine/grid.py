@@ -60,11 +60,12 @@ def run_grid(args: Namespace, command: str = "") -> int:
 
         group = default_group(output)  # the same for every invocation writing to --output
     with log_to(output / GRID_LOG):
-        return execute(args, plan, stream, output, group, command)
+        return execute(args, plan, stream, output, group, command, extras)
 
 
-def execute(args: Namespace, plan: list[tuple], stream, output: Path, group: str, command: str) -> int:
-    """Runs the planned runs, then prints the summary and writes the report; returns how many runs failed."""
+def execute(args: Namespace, plan: list[tuple], stream, output: Path, group: str, command: str, extras: dict) -> int:
+    """Runs the planned runs, then prints the summary and writes the report; returns how many runs failed.
+    `extras`: run name -> keys its results record carries besides the contract's (a tuned run's selection)."""
     from benchmarks.engine.parallel import Job, run_on_ray, run_sequentially
 
     finished, failed, jobs = {}, [], []
