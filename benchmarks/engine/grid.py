@@ -15,11 +15,14 @@ from argparse import Namespace
 from dataclasses import asdict
 from pathlib import Path
 
+from benchmarks.engine import checkpoint
 from benchmarks.engine.config import RunConfig, recorded_config
-from benchmarks.engine.results import RESULTS_FILE
+from benchmarks.engine.results import RESULTS_FILE, contract_violation
 from benchmarks.engine.settings import KINDS, TRAINING, load_grid_file, method_space, parse, product, variant_names
 from benchmarks.errors import UsageError
 from methods.registry import run_label
+
+START_OVER = "delete {run} to start that run over (--overwrite starts every run of the grid over)"
 
 
 def run_grid(args: Namespace, command: str = "") -> int:
@@ -142,13 +145,16 @@ def plan_runs(configs: list[RunConfig], output: Path, resume: bool, overwrite: b
             continue
         try:
             previous = json.loads(path.read_text())
-            status = previous.get("status", "finished")
-        except (OSError, ValueError, AttributeError):
-            raise UsageError(f"{path} is not a readable results file: --overwrite replaces it") from None
+        except (OSError, ValueError):
+            raise UsageError(f"{path} is not a readable results file: {START_OVER.format(run=path.parent)}") from None
+        status = previous.get("status", "finished") if isinstance(previous, dict) else "not a record"
         if not resume:
             raise UsageError(
                 f"{path} exists ({status}): --resume skips finished runs and continues the others, --overwrite starts over"
             )
+        broken = contract_violation(previous)
+        if broken:
+            raise UsageError(f"{path} is not a results file of this suite ({broken}): {START_OVER.format(run=path.parent)}")
         if status in ("finished", "failed"):
             plan.append((config, "skip", previous))
             continue
@@ -160,6 +166,10 @@ def plan_runs(configs: list[RunConfig], output: Path, resume: bool, overwrite: b
                 f"cannot resume {config.run_name}: it was started with {k}={then.get(k)!r}, not {now[k]!r}; "
                 "use the same settings, another --output, or --overwrite"
             )
+        ckpt = output / config.run_name / checkpoint.FILE_NAME
+        damaged = ckpt.exists() and checkpoint.check(ckpt, now, previous["accuracy_matrix"])
+        if damaged:
+            raise UsageError(f"{ckpt} cannot continue this run: {damaged}; delete it to restart that run from task 1")
         plan.append((config, "resume", previous))
     return plan
 
