@@ -1,7 +1,8 @@
 """A grid of runs (methods x scenarios x seeds on one stream): its plan, the resume rules, its execution.
 
-Every refusal (an existing result without --resume or --overwrite, a changed setting under
---resume, an unwritable output folder) comes before anything is written.
+Every refusal (an existing result without --resume or --overwrite, a changed setting or a damaged
+file under --resume, an unwritable output folder, one held by another invocation) comes before
+anything is written.
 """
 
 from __future__ import annotations
@@ -9,7 +10,6 @@ from __future__ import annotations
 import json
 import secrets
 import sys
-import tempfile
 import time
 from argparse import Namespace
 from dataclasses import asdict
@@ -17,6 +17,7 @@ from pathlib import Path
 
 from benchmarks.engine import checkpoint
 from benchmarks.engine.config import RunConfig, recorded_config
+from benchmarks.engine.lock import hold
 from benchmarks.engine.results import RESULTS_FILE, contract_violation
 from benchmarks.engine.settings import KINDS, TRAINING, load_grid_file, method_space, parse, product, variant_names
 from benchmarks.errors import UsageError
@@ -31,7 +32,6 @@ def run_grid(args: Namespace, command: str = "") -> int:
 
     from benchmarks.data.prepare import prepare_stream
     from benchmarks.data.registry import data_dir_from, resolve_spec
-    from benchmarks.engine.parallel import Job, run_on_ray, run_sequentially
     from benchmarks.models.generative import DEFAULT_TEMPLATE
 
     grid_file = load_grid_file(args.grid, args.methods) if args.grid else {}
@@ -48,7 +48,14 @@ def run_grid(args: Namespace, command: str = "") -> int:
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
     configs = run_configs(args, stream, device, template, grid_file)
     output = Path(args.output)
-    plan = plan_runs(configs, output, args.resume, args.overwrite)
+    with hold(output):  # one writer per output folder, from the plan to the report
+        return run_plan(args, command, stream, output, plan_runs(configs, output, args.resume, args.overwrite))
+
+
+def run_plan(args: Namespace, command: str, stream, output: Path, plan: list[tuple]) -> int:
+    """Runs what `plan_runs` planned; returns how many runs failed."""
+    from benchmarks.engine.parallel import Job, run_on_ray, run_sequentially
+
     group = args.wandb_group or f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
     finished, failed, jobs = {}, [], []
     for config, action, previous in plan:
@@ -131,12 +138,6 @@ def run_configs(args: Namespace, stream, device: str, template: str | None, grid
 
 def plan_runs(configs: list[RunConfig], output: Path, resume: bool, overwrite: bool) -> list[tuple]:
     """(config, "new" | "resume" | "skip", earlier results or None) per run; refuses to touch results silently."""
-    try:
-        output.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=output):
-            pass
-    except OSError as e:
-        raise UsageError(f"output directory {output} is not writable ({e.strerror}): choose another --output") from None
     plan = []
     for config in configs:
         path = output / config.run_name / RESULTS_FILE
