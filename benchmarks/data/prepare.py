@@ -7,6 +7,7 @@ same whoever asks for it.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,7 +39,7 @@ def prepare_stream(
     `limit` then keeps at most that many training examples per class (seeded by `data_seed`).
     `eval_split` ("test" or "val") is the split the accuracy matrix is measured on.
     """
-    from benchmarks.models.loading import load_model
+    from benchmarks.models.loading import load_model, position_limit
 
     splits = load_splits(spec, data_dir, data_seed)
     if first_classes:
@@ -50,8 +51,12 @@ def prepare_stream(
     if limit:
         splits = Splits(limit_per_class(splits.train, limit, data_seed), splits.test, splits.val)
     task_split = split_classes(class_order(splits.train.labels, class_order_seed), num_tasks or spec.num_tasks)
+    model, tokenizer = load_model(backbone, head, task_split.class_names)
     max_length = max_length or spec.max_length
-    _, tokenizer = load_model(backbone, head, task_split.class_names)
+    limit = position_limit(model, tokenizer)
+    if max_length > limit:  # longer inputs would index past the position embeddings mid-run
+        print(f"warning: max length {max_length} is more than backbone {backbone} takes: using {limit}", file=sys.stderr)
+        max_length = limit
     data = tokenize(splits, task_split, tokenizer, max_length, prompt_template, eval_split)
     return PreparedStream(spec, task_split, data, max_length, held_out)
 
