@@ -75,7 +75,7 @@ def run_plan(args: Namespace, command: str, stream, output: Path, plan: list[tup
         if outcome == "failed":
             print(f"error: {job.config.run_name} failed: {payload}", file=sys.stderr)
             failed.append(job)
-        else:
+        elif outcome == "done":  # not "stopped": a Ray run cancelled by Ctrl-C
             finished[job.config.run_name] = payload
         print(f"[grid] {len(finished) + len(failed)}/{len(plan)} runs done", flush=True)
 

@@ -14,12 +14,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from benchmarks.engine import checkpoint
 from benchmarks.engine.config import RunConfig
+from benchmarks.engine.interrupt import Interrupted, critical, stop_on_signals
 from benchmarks.engine.run import run
 from benchmarks.engine.strategy import RunFailed
 from methods.registry import METHODS
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+RETRIES = 2  # attempts after a worker process or its node dies (not after an exception in the run)
+STOP_SECONDS = 300  # how long Ctrl-C waits for the runs in flight to save `stopped`
 
 
 @dataclass(frozen=True)
@@ -32,21 +36,35 @@ class Job:
     command: str = ""  # the invocation, for the provenance record
 
 
-# report(job, outcome, payload): outcome "done" with the results record, or "failed" with the reason.
+# report(job, outcome, payload): outcome "done" with the results record, "failed" with the reason,
+# or "stopped" (a Ray run cancelled by Ctrl-C) with None.
 Report = Callable[[Job, str, object], None]
 
 
 def run_job(job: Job, task_split, data, threads: int | None = None) -> tuple[str, object]:
+    """A checkpoint in a new run's folder is this job's own (the plan deleted older ones): one
+    left by an attempt whose Ray worker died, which the retry continues."""
     if threads:
         import torch
 
         torch.set_num_threads(threads)
+    resume = job.resume or (job.run_dir / checkpoint.FILE_NAME).exists()
     try:
-        results = run(job.config, task_split, data, job.run_dir, tracker=job.tracker, resume=job.resume,
+        results = run(job.config, task_split, data, job.run_dir, tracker=job.tracker, resume=resume,
                       stop_after_task=job.stop_after_task, command=job.command)
     except RunFailed as e:
         return "failed", str(e)
     return "done", results
+
+
+def run_remote_job(job: Job, task_split, data, threads: int) -> tuple[str, object]:
+    """`run_job` in a Ray worker, where the driver's Ctrl-C arrives as a cancel (a simulated
+    SIGINT): the run then stops as on Ctrl-C, after saving, and reports "stopped"."""
+    try:
+        with stop_on_signals():
+            return run_job(job, task_split, data, threads)
+    except Interrupted:
+        return "stopped", None
 
 
 def run_sequentially(jobs: list[Job], task_split, data, report: Report) -> None:
@@ -61,23 +79,27 @@ def threads_per_run(workers: int) -> int:
 def run_on_ray(jobs: list[Job], task_split, data, workers: int, address: str | None, report: Report) -> None:
     """At most `workers` runs at a time on a local Ray instance, or on the cluster at `address`.
 
-    On a cluster every node needs this suite installed and the output directory on a shared file system.
+    On a cluster every node needs this suite installed and the output directory on a shared file
+    system. A run whose worker process or node dies is retried (`RETRIES`) and continues from its
+    last checkpoint. On Ctrl-C every run in flight is cancelled, saves `stopped`, and the grid ends.
     """
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")  # every run's per-task lines, not "repeated 6x"; read at import
     import ray
 
-    threads = threads_per_run(workers)
+    options = dict(include_dashboard=False, log_to_driver=True, logging_level="ERROR")
+    if address is None:  # a local instance sized for the grid, with a small object store (the data is a few MB)
+        threads = threads_per_run(workers)
+        options.update(num_cpus=workers * threads, object_store_memory=256 * 1024**2)
+    start = time.perf_counter()
+    ray.init(address=address, **options)
+    if address is not None:
+        threads = cluster_threads_per_run(workers)
+    print(f"Ray: {workers} workers x {threads} threads (started in {time.perf_counter() - start:.1f}s)", flush=True)
     env = {
         "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads), "PYTHONPATH": str(REPO_ROOT),
         "PYTHONWARNINGS": "ignore:no QP solver found",  # avalanche's import-time warning, as in the driver
     }
-    options = dict(runtime_env={"env_vars": env}, include_dashboard=False, log_to_driver=True, logging_level="ERROR")
-    if address is None:  # a local instance sized for the grid, with a small object store (the data is a few MB)
-        options.update(num_cpus=workers * threads, object_store_memory=256 * 1024**2)
-    start = time.perf_counter()
-    ray.init(address=address, **options)
-    print(f"Ray: {workers} workers x {threads} threads (started in {time.perf_counter() - start:.1f}s)", flush=True)
-    remote_job = ray.remote(num_cpus=threads, max_retries=0)(run_job)
+    remote_job = ray.remote(num_cpus=threads, max_retries=RETRIES, runtime_env={"env_vars": env})(run_remote_job)
     split_ref, data_ref = ray.put(task_split), ray.put(data)
     # Longest first (LPT): a costly run started last would leave the other workers idle at the end.
     queue, pending = sorted(jobs, key=lambda job: -METHODS[job.config.method].cost), {}
@@ -86,10 +108,23 @@ def run_on_ray(jobs: list[Job], task_split, data, workers: int, address: str | N
             while queue and len(pending) < workers:
                 job = queue.pop(0)
                 pending[remote_job.remote(job, split_ref, data_ref, threads)] = job
-            done, _ = ray.wait(list(pending), num_returns=1)
+            with critical():  # a Ctrl-C raised inside Ray's C++ wait would be a SystemError: raise it after
+                done, _ = ray.wait(list(pending), num_returns=1, timeout=1.0)
             for ref in done:
                 report(pending.pop(ref), *ray.get(ref))
+    except Interrupted:
+        for ref in pending:
+            ray.cancel(ref)  # not force: a simulated SIGINT, after which the run saves `stopped`
+        ray.wait(list(pending), num_returns=len(pending), timeout=STOP_SECONDS)
+        raise
     finally:
-        for ref in pending:  # interrupted: each cut run keeps its last checkpoint, --resume continues it
-            ray.cancel(ref, force=True)
         ray.shutdown()
+
+
+def cluster_threads_per_run(workers: int) -> int:
+    """Threads per run on a cluster: the cores split between the workers, and no more than the
+    smallest node has, so that a run fits on every node."""
+    import ray
+
+    cpus = [node["Resources"].get("CPU", 0) for node in ray.nodes() if node["Alive"]]
+    return max(1, min(int(min(cpus)), int(sum(cpus)) // workers))
