@@ -25,6 +25,8 @@ from pathlib import Path
 import pytest
 
 import run_benchmark
+
+pytestmark = pytest.mark.cluster
 from tests.small_stream import write_small_clinc_csv
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -187,3 +189,18 @@ def test_ctrl_c_stops_every_run_and_resume_finishes_them(cluster, csv_path, sequ
     assert resumed.returncode == 0, stderr
     assert stdout.count("resumed after task") == 2
     assert_equal_to_sequential(tmp_path, sequential)
+
+
+def test_a_driver_without_the_token_is_refused(cluster, csv_path, tmp_path):
+    address, env, marker = cluster
+    args = grid_args(csv_path, tmp_path, "--workers", "2", "--ray-address", address)
+    refused = subprocess.run([sys.executable, str(REPO_ROOT / "run_benchmark.py"), *args], cwd=REPO_ROOT,
+                             env={**env, "RAY_AUTH_TOKEN": secrets.token_hex(16)}, capture_output=True, text=True,
+                             timeout=300)
+    assert refused.returncode == 2
+    assert "Traceback" not in refused.stderr
+    # Ray's C++ client logs its failed attempts to stderr first (`W ... gcs_client.cc: ... Unauthenticated`).
+    error = refused.stderr.strip().splitlines()[-1]
+    assert error.startswith(f"error: cannot join the Ray cluster at {address} (Failed to connect to Ray cluster"), error
+    assert "Unauthenticated" in refused.stderr
+    assert not any((tmp_path / run).exists() for run in RUNS)

@@ -19,6 +19,7 @@ from benchmarks.engine.config import RunConfig
 from benchmarks.engine.interrupt import Interrupted, critical, stop_on_signals
 from benchmarks.engine.run import run
 from benchmarks.engine.strategy import RunFailed
+from benchmarks.errors import UsageError, first_line
 from methods.registry import METHODS
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -91,7 +92,13 @@ def run_on_ray(jobs: list[Job], task_split, data, workers: int, address: str | N
         threads = threads_per_run(workers)
         options.update(num_cpus=workers * threads, object_store_memory=256 * 1024**2)
     start = time.perf_counter()
-    ray.init(address=address, **options)
+    try:
+        ray.init(address=address, **options)
+    except ConnectionError as e:  # a wrong address, or a token the cluster does not accept
+        raise UsageError(
+            f"cannot join the Ray cluster at {address} ({first_line(e)}): check --ray-address, and that "
+            "RAY_AUTH_TOKEN (or RAY_AUTH_TOKEN_PATH, or ~/.ray/auth_token) holds the cluster's token"
+        ) from None
     if address is not None:
         threads = cluster_threads_per_run(workers)
     print(f"Ray: {workers} workers x {threads} threads (started in {time.perf_counter() - start:.1f}s)", flush=True)
