@@ -204,3 +204,36 @@ def test_a_driver_without_the_token_is_refused(cluster, csv_path, tmp_path):
     assert error.startswith(f"error: cannot join the Ray cluster at {address} (Failed to connect to Ray cluster"), error
     assert "Unauthenticated" in refused.stderr
     assert not any((tmp_path / run).exists() for run in RUNS)
+
+
+def descendants(pid: int) -> list[int]:
+    children = {}
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit():
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                children.setdefault(parent, []).append(int(entry.name))
+        except (OSError, IndexError, ValueError):
+            pass
+    found, todo = [], [pid]
+    while todo:
+        kids = children.get(todo.pop(), [])
+        found += kids
+        todo += kids
+    return found
+
+
+def test_a_killed_node_s_run_is_retried_on_the_other_node(cluster, csv_path, sequential, tmp_path):
+    """Last in this module: the second node does not come back."""
+    process = start_on_cluster(cluster, csv_path, tmp_path)
+    wait_until_every_run_has_a_task(tmp_path, process)
+    raylets = [pid for pid in marked_processes(cluster[2]) if "raylet" in command_line(pid).split()[0]]
+    (second,) = [pid for pid in raylets if "--head" not in command_line(pid).split()]
+    for pid in [second, *descendants(second)]:  # the node and its workers, as a lost machine
+        os.kill(pid, signal.SIGKILL)
+
+    stdout, stderr = process.communicate(timeout=900)
+    assert process.returncode == 0, stderr
+    assert stdout.count("resumed after task") == 1  # the lost node's run, from its checkpoint, on the head
+    assert_equal_to_sequential(tmp_path, sequential)
+    assert len({results(tmp_path, run)["provenance"]["node"] for run in RUNS}) == 1
