@@ -105,7 +105,7 @@ def csv_path(tmp_path_factory) -> Path:
 
 def grid_args(csv_path: Path, output: Path, *extra: str) -> list[str]:
     return ["--methods", "finetune", "--seeds", "0", "1", "--benchmark", str(csv_path), "--tasks", "3",
-            "--backbone", "tiny-bert", "--max-length", "32", "--batch-size", "8", "--epochs", "120",
+            "--backbone", "tiny-bert", "--max-length", "32", "--batch-size", "8", "--epochs", "300",
             "--wandb", "disabled", "--output", str(output), *extra]
 
 
