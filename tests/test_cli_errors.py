@@ -82,6 +82,10 @@ CASES = {
     ),
     "missing text column": (["--benchmark", "{tiny}", "--text-column", "sentence"], "{tiny} has no column 'sentence' (columns: text, label); name them"),
     "missing label column": (["--benchmark", "{tiny}", "--label-column", "intent"], "{tiny} has no column 'intent' (columns: text, label); name them"),
+    "text column is the label column": (
+        ["--benchmark", "{tiny}", "--text-column", "label"],
+        "--text-column and --label-column both name 'label': the label would be in the text; name two different columns",
+    ),
     "fewer classes than tasks": (["--benchmark", "{tiny}", "--tasks", "5"], "3 classes cannot make 5 tasks: use --tasks 3 or fewer"),
     "more classes kept than there are": (["--benchmark", "{tiny}", "--classes", "4"], "--classes 4: 'tiny' has 3 classes"),
     "no classes kept": (["--classes", "0"], "--classes must be positive, got 0"),

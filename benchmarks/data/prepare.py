@@ -7,6 +7,7 @@ same whoever asks for it.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,7 +41,7 @@ def prepare_stream(
     `eval_split` ("test" or "val") is the split the accuracy matrix is measured on. `revision` and
     `trust_remote_code`: the backbone's, whose tokenizer this is.
     """
-    from benchmarks.models.loading import load_model
+    from benchmarks.models.loading import load_model, position_limit
 
     splits = load_splits(spec, data_dir, data_seed)
     if first_classes:
@@ -55,8 +56,14 @@ def prepare_stream(
     if limit:
         splits = Splits(limit_per_class(splits.train, limit, data_seed), splits.test, splits.val)
     task_split = split_classes(class_order(splits.train.labels, class_order_seed), num_tasks or spec.num_tasks)
+    model, tokenizer = load_model(
+        backbone, head, task_split.class_names, revision=revision, trust_remote_code=trust_remote_code
+    )
     max_length = max_length or spec.max_length
-    _, tokenizer = load_model(backbone, head, task_split.class_names, revision=revision, trust_remote_code=trust_remote_code)
+    limit = position_limit(model, tokenizer)
+    if max_length > limit:  # longer inputs would index past the position embeddings mid-run
+        print(f"warning: max length {max_length} is more than backbone {backbone} takes: using {limit}", file=sys.stderr)
+        max_length = limit
     data = tokenize(splits, task_split, tokenizer, max_length, prompt_template, eval_split)
     return PreparedStream(spec, task_split, data, max_length, held_out)
 

@@ -63,7 +63,13 @@ def resolve_spec(benchmark: str, text_column: str | None = None, label_column: s
     if spec is None:
         spec = BenchmarkSpec(name=_short_name(benchmark), hub_name=benchmark, **GENERIC_DEFAULTS)
     overrides = {k: v for k, v in (("text_column", text_column), ("label_column", label_column)) if v}
-    return replace(spec, **overrides)
+    spec = replace(spec, **overrides)
+    if spec.text_column == spec.label_column:
+        raise UsageError(
+            f"--text-column and --label-column both name '{spec.text_column}': the label would be in the text; "
+            "name two different columns"
+        )
+    return spec
 
 
 def _short_name(benchmark: str) -> str:

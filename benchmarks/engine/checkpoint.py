@@ -15,8 +15,13 @@ import numpy as np
 import torch
 
 from benchmarks.engine.atomic import write_atomically
+from benchmarks.engine.config import ADDED_FIELDS
+from benchmarks.errors import first_line
 
 FILE_NAME = "checkpoint.pt"
+# The layout of the saved state: raise it when a change makes older checkpoints unrestorable.
+# Checkpoints without "format" are format 1 (no config); `method_state` still reads them.
+FORMAT = 2
 
 
 def rng_states() -> dict:
@@ -34,9 +39,12 @@ def set_rng_states(states: dict) -> None:
         torch.cuda.set_rng_state_all(states["cuda"])
 
 
-def save(path: Path, strategy, progress: dict) -> None:
+def save(path: Path, strategy, progress: dict, config: dict) -> None:
+    """`config`: the run's settings (RunConfig as a dict), checked before a resume."""
     plugin = strategy.method_plugin
     state = {
+        "format": FORMAT,
+        "config": config,
         "model": strategy.model.state_dict(),
         "head_sizes": list(strategy.model.head_sizes),
         "method": plugin.checkpoint_state() if plugin else None,
@@ -45,6 +53,32 @@ def save(path: Path, strategy, progress: dict) -> None:
         "progress": progress,
     }
     write_atomically(path, lambda f: torch.save(state, f))
+
+
+def check(path: Path, config: dict, matrix: list) -> str | None:
+    """Why the checkpoint at `path` cannot continue the run with `config` whose results file
+    holds `matrix`, or None.
+
+    Read before a grid starts, so that a damaged file (a truncated or garbage write, a copy
+    from another run, a layout this code does not know) stops the grid, not one run mid-way.
+    Tensors are memory-mapped, not read: this costs little even for a large model.
+    """
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
+        fmt, progress = state.get("format", 1), state["progress"]
+        rows = progress["matrix"]
+    except Exception as e:  # torch's reader and unpickling raise many types
+        return f"it cannot be read ({first_line(e)[:80]})"
+    if fmt > FORMAT:
+        return f"it has format {fmt}, written by a newer version of this suite (this one reads up to {FORMAT})"
+    saved = {**ADDED_FIELDS, **state.get("config", config)}
+    changed = [k for k in config if k != "device" and saved.get(k) != config[k]]
+    if changed:
+        return f"it was saved by a run with {changed[0]}={saved.get(changed[0])!r}, not {config[changed[0]]!r}"
+    # Saved before its results file: it holds the file's rows, and at most one more.
+    if rows[: len(matrix)] != matrix or len(rows) > len(matrix) + 1:
+        return f"its {len(rows)} tasks of accuracies are not those of the results file ({len(matrix)} tasks)"
+    return None
 
 
 def method_state(state: dict) -> dict | None:

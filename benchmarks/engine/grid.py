@@ -1,25 +1,29 @@
 """A grid of runs (methods x scenarios x seeds on one stream): its plan, the resume rules, its execution.
 
-Every refusal (an existing result without --resume or --overwrite, a changed setting under
---resume, an unwritable output folder) comes before anything is written.
+Every refusal (an existing result without --resume or --overwrite, a changed setting or a damaged
+file under --resume, an unwritable output folder, one held by another invocation) comes before
+anything is written.
 """
 
 from __future__ import annotations
 
 import json
-import tempfile
 from argparse import Namespace
 from dataclasses import asdict
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from benchmarks.engine import checkpoint
 from benchmarks.engine.config import RunConfig, recorded_config
+from benchmarks.engine.lock import hold
 from benchmarks.engine.logs import GRID_LOG, log, log_to
-from benchmarks.engine.results import RESULTS_FILE
+from benchmarks.engine.results import RESULTS_FILE, contract_violation
 from benchmarks.engine.settings import KINDS, TRAINING, load_grid_file, method_space, parse, product, variant_names
 from benchmarks.errors import UsageError
 from methods.registry import run_label
+
+START_OVER = "delete {run} to start that run over (--overwrite starts every run of the grid over)"
 
 
 def run_grid(args: Namespace, command: str = "") -> int:
@@ -50,17 +54,18 @@ def run_grid(args: Namespace, command: str = "") -> int:
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
     configs = run_configs(args, stream, device, template, grid_file)
     output = Path(args.output)
-    extras = {}
-    if args.select_on:
-        configs, extras = tuned_configs(args, configs, grid_file, output, stream_for_split)
-    plan = plan_runs(configs, output, args.resume, args.overwrite)
     group = args.wandb_group or ""
     if args.wandb != "disabled" and not group:
         from reports.wandb_logging import default_group
 
         group = default_group(output)  # the same for every invocation writing to --output
-    with log_to(output / GRID_LOG):
-        return execute(args, plan, stream, output, group, command, extras)
+    with hold(output):  # one writer per output folder, from the plan (and a search) to the report
+        extras = {}
+        if args.select_on:
+            configs, extras = tuned_configs(args, configs, grid_file, output, stream_for_split)
+        plan = plan_runs(configs, output, args.resume, args.overwrite)
+        with log_to(output / GRID_LOG):
+            return execute(args, plan, stream, output, group, command, extras)
 
 
 def execute(args: Namespace, plan: list[tuple], stream, output: Path, group: str, command: str, extras: dict) -> int:
@@ -89,7 +94,7 @@ def execute(args: Namespace, plan: list[tuple], stream, output: Path, group: str
         if outcome == "failed":
             log.error(f"error: {job.config.run_name} failed: {payload}")
             failed.append(job)
-        else:
+        elif outcome == "done":  # not "stopped": a Ray run cancelled by Ctrl-C
             finished[job.config.run_name] = payload
         bar.update()
         log.info(f"[grid] {len(finished) + len(failed)}/{len(plan)} runs done")
@@ -188,12 +193,6 @@ def tuned_configs(args: Namespace, configs: list[RunConfig], grid_file: dict, ou
 
 def plan_runs(configs: list[RunConfig], output: Path, resume: bool, overwrite: bool) -> list[tuple]:
     """(config, "new" | "resume" | "skip", earlier results or None) per run; refuses to touch results silently."""
-    try:
-        output.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=output):
-            pass
-    except OSError as e:
-        raise UsageError(f"output directory {output} is not writable ({e.strerror}): choose another --output") from None
     plan = []
     for config in configs:
         path = output / config.run_name / RESULTS_FILE
@@ -202,13 +201,16 @@ def plan_runs(configs: list[RunConfig], output: Path, resume: bool, overwrite: b
             continue
         try:
             previous = json.loads(path.read_text())
-            status = previous.get("status", "finished")
-        except (OSError, ValueError, AttributeError):
-            raise UsageError(f"{path} is not a readable results file: --overwrite replaces it") from None
+        except (OSError, ValueError):
+            raise UsageError(f"{path} is not a readable results file: {START_OVER.format(run=path.parent)}") from None
+        status = previous.get("status", "finished") if isinstance(previous, dict) else "not a record"
         if not resume:
             raise UsageError(
                 f"{path} exists ({status}): --resume skips finished runs and continues the others, --overwrite starts over"
             )
+        broken = contract_violation(previous)
+        if broken:
+            raise UsageError(f"{path} is not a results file of this suite ({broken}): {START_OVER.format(run=path.parent)}")
         if status in ("finished", "failed"):
             plan.append((config, "skip", previous))
             continue
@@ -220,6 +222,10 @@ def plan_runs(configs: list[RunConfig], output: Path, resume: bool, overwrite: b
                 f"cannot resume {config.run_name}: it was started with {k}={then.get(k)!r}, not {now[k]!r}; "
                 "use the same settings, another --output, or --overwrite"
             )
+        ckpt = output / config.run_name / checkpoint.FILE_NAME
+        damaged = ckpt.exists() and checkpoint.check(ckpt, now, previous["accuracy_matrix"])
+        if damaged:
+            raise UsageError(f"{ckpt} cannot continue this run: {damaged}; delete it to restart that run from task 1")
         plan.append((config, "resume", previous))
     return plan
 

@@ -71,3 +71,41 @@ def probing_record(progress: dict, joint: bool, finished: bool) -> dict:
 
 def write_json_atomically(path: Path, record: dict) -> None:
     write_atomically(path, lambda f: f.write(json.dumps(record, indent=2).encode()))
+
+
+STATUSES = ("running", "stopped", "finished", "failed")
+
+
+def contract_violation(record) -> str | None:
+    """What makes `record` unusable for --resume (which skips or continues it), or None.
+
+    A file can be valid JSON yet not a record: hand-edited, or written by other code. Resuming
+    from it would crash mid-grid or mix wrong numbers into the summary and the report.
+    """
+    if not isinstance(record, dict):
+        return f"a JSON {type(record).__name__}, not an object"
+    text, integer, number, listed, mapping = (_of(kind) for kind in (str, int, (int, float), list, dict))
+    expected = {
+        "method": text, "scenario": text, "seed": integer, "num_tasks": integer, "status": text,
+        "completed_tasks": integer, "accuracy_matrix": listed, "config": mapping, "train_seconds": number,
+        "eval_seconds": number, **dict.fromkeys(metrics.SUMMARY_KEYS, lambda v: v is None or number(v)),
+    }
+    for key, valid in expected.items():
+        if key not in record:
+            return f"no '{key}'"
+        if not valid(record[key]):
+            return f"'{key}' is {json.dumps(record[key])[:40]}"
+    if record["status"] not in STATUSES:
+        return f"'status' is {record['status']!r}, not one of {', '.join(STATUSES)}"
+    matrix, T = record["accuracy_matrix"], record["num_tasks"]
+    if len(matrix) != record["completed_tasks"] or len(matrix) > T:
+        return f"the accuracy matrix has {len(matrix)} rows for {record['completed_tasks']} completed tasks of {T}"
+    for i, row in enumerate(matrix):
+        if not (listed(row) and len(row) == T and all(number(a) and 0 <= a <= 1 for a in row)):
+            return f"row {i + 1} of the accuracy matrix is not {T} accuracies in [0, 1]"
+    return None
+
+
+def _of(kind):
+    """A test for a JSON value of `kind` (JSON's true and false are not numbers)."""
+    return lambda v: isinstance(v, kind) and not isinstance(v, bool)

@@ -104,7 +104,7 @@ def train_and_evaluate(
                     results = save("finished")
                     ckpt.unlink(missing_ok=True)
                 else:
-                    checkpoint.save(ckpt, strategy, progress)
+                    checkpoint.save(ckpt, strategy, progress, asdict(config))
                     results = save("stopped" if stop_after_task == i + 1 else "running")
             if tracker:
                 tracker.log_task(matrix, method.joint)

@@ -55,17 +55,16 @@ def search(base: RunConfig, space: dict[str, list], budget: int, criterion: str,
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler
 
-    from benchmarks.engine.parallel import ray_started, threads_per_run
+    from benchmarks.engine.parallel import ray_started
     from benchmarks.engine.run import run
     from methods.registry import METHODS
 
     joint = METHODS[base.method].joint
     tasks = 1 if joint else stream.task_split.num_tasks
     settings = draw(space, budget)
-    threads = threads_per_run(workers)
     folder = (output / "search" / f"{base.scenario}-{base.label}").resolve()
 
-    def trial(point: dict, task_split, data) -> None:
+    def trial(point: dict, task_split, data, threads: int) -> None:
         import torch
 
         torch.set_num_threads(threads)
@@ -75,9 +74,9 @@ def search(base: RunConfig, space: dict[str, list], budget: int, criterion: str,
 
     scheduler = ASHAScheduler(time_attr="task", metric="score", mode="max", max_t=tasks,
                               grace_period=max(1, tasks // 3), reduction_factor=3)
-    with ray_started(workers, threads, address):
+    with ray_started(workers, address) as threads:
         trainable = tune.with_resources(
-            tune.with_parameters(trial, task_split=stream.task_split, data=stream.data), {"cpu": threads}
+            tune.with_parameters(trial, task_split=stream.task_split, data=stream.data, threads=threads), {"cpu": threads}
         )
         tuner = tune.Tuner(
             trainable, param_space={"setting": tune.grid_search(settings)},

@@ -38,6 +38,13 @@ def load_model(
     return TextClassifier(encoder, tokenizer.pad_token_id, head, pooling=pooling), tokenizer
 
 
+def position_limit(model, tokenizer) -> int:
+    """The most tokens per input `model` takes: its position embeddings (the tokenizer's limit
+    where lower, as RoBERTa's 514 positions hold 512 tokens), less the answer after a prompt."""
+    limit = min(model.backbone.config.max_position_embeddings, tokenizer.model_max_length)
+    return limit - model.answer_width if hasattr(model, "answer_width") else limit
+
+
 def check_head_fits_backbone(head: str, backbone: str) -> None:
     """The aliases say what they are: an encoder cannot write, tiny-gpt2 has no pooled features to classify."""
     if head not in HEADS:
