@@ -266,7 +266,7 @@ def test_probing_matrix_is_logged_as_a_table_a_heatmap_and_summary_numbers(tmp_p
     args = [*TINY, "--benchmark", str(csv_path), "--probe", "--probe-per-class", "5", "--output", str(out)]
     assert run_benchmark.main(args) == 0
     results = json.loads((out / "x-cil-finetune-seed0" / "results.json").read_text())
-    (run_dir,) = (out / "wandb").glob("offline-run-*")
+    (run_dir,) = wandb_dirs(out, "x-cil-finetune-seed0")
     records = wandb_records(run_dir)
     history = [items(r.history.item) for r in records if r.HasField("history")]
 
