@@ -55,3 +55,17 @@ def test_select_on_val_runs_the_best_trial_on_test(tmp_path, capsys):
     assert run_benchmark.main([*args, "--resume"]) == 0
     assert sorted(p.name for p in (out / "search" / "cil-er").iterdir()) == before
     assert "[search]" not in capsys.readouterr().out.split("skipped")[-1]
+
+
+def test_each_derpp_label_is_searched_with_the_targets_that_name_it(tmp_path):
+    out = tmp_path / "out"
+    args = ["--methods", "derpp", "--derpp-logits", "stored", "teacher", "--select-on", "val", "--budget", "2",
+            "--lr", "1e-3", "--head-lr", "1e-2", "--alpha", "0.1", "0.5", "--beta", "1", "--seeds", "0",
+            "--output", str(out), *FAST]
+    assert run_benchmark.main(args) == 0
+    for label, targets in (("derpp", "stored"), ("derpp-teacher", "teacher")):
+        search = json.loads((out / "search" / f"cil-{label}" / "selection.json").read_text())["selection"]
+        assert search["space"] == {"lr": [1e-3], "head_lr": [1e-2], "alpha": [0.1, 0.5], "beta": [1.0]}
+        assert all("derpp_logits" not in t["setting"] for t in search["trials"])
+        run = json.loads((out / f"clinc150-cil-{label}-tuned-seed0" / "results.json").read_text())
+        assert run["config"]["hp"]["derpp_logits"] == targets and run["config"]["hp"]["alpha"] == search["chosen"]["alpha"]

@@ -184,11 +184,18 @@ def tuned_configs(args: Namespace, configs: list[RunConfig], grid_file: dict, ou
     spaces = {}
     for c in bases:
         given = {name: [parse(name, v) for v in getattr(args, name)] for name in tunable(c.method) if getattr(args, name)}
-        spaces[c.method] = {**SEARCH_SPACES[c.method], **given, **grid_file.get(c.method, {})}
+        spaces[c.label] = label_space(c, {**SEARCH_SPACES[c.method], **given, **grid_file.get(c.method, {})})
     chosen = selections(bases, spaces, args.budget, args.select_by, val, args.workers, args.ray_address, output,
                         args.overwrite)
     tuned = [with_setting(c, chosen[(c.scenario, c.label)]["chosen"], "tuned") for c in configs]
     return tuned, {c.run_name: {"selection": chosen[(c.scenario, c.label)]} for c in tuned}
+
+
+def label_space(base: RunConfig, space: dict[str, list]) -> dict[str, list]:
+    """`space` less the names whose values file a run under another label (DER++'s `derpp_logits`:
+    derpp or derpp-teacher): each label is searched on its own, with the value that names it."""
+    return {name: values for name, values in space.items()
+            if all(run_label(base.method, {**base.hp, name: v}) == base.label for v in values)}
 
 
 def plan_runs(configs: list[RunConfig], output: Path, resume: bool, overwrite: bool) -> list[tuple]:

@@ -102,14 +102,14 @@ def search(base: RunConfig, space: dict[str, list], budget: int, criterion: str,
 
 def selections(bases: list[RunConfig], spaces: dict[str, dict], budget: int, criterion: str, stream, workers: int, address: str | None,
                output: Path, overwrite: bool) -> dict[tuple[str, str], dict]:
-    """(scenario, method label) -> selection record, searched once per pair; a finished search is
+    """(scenario, method label) -> selection record, searched once per pair in `spaces[label]`; a finished search is
     kept in OUTPUT/search/<scenario>-<label>/selection.json and reused when asked the same (--overwrite redoes it)."""
     chosen = {}
     for base in bases:
         key = (base.scenario, base.label)
         if key in chosen:
             continue
-        space = spaces[base.method]
+        space = spaces[base.label]
         path = output / "search" / f"{base.scenario}-{base.label}" / SELECTION_FILE
         request = {"criterion": criterion, "budget": budget, "space": json.loads(json.dumps(space)),
                    "config": {k: v for k, v in asdict(base).items() if k not in ("seed", "device")}}
