@@ -62,6 +62,7 @@ class MethodResult:
     mean_matrix: list[list[float]]
     curves: list[list[float]]  # one per run: the mean and the spread of the curve
     mean_probing_matrix: list[list[float]] | None = None  # the linear probe's, over the runs that probed
+    selection: dict | None = None  # --select-on val: the search its runs' setting was chosen by (one per setting)
 
     @property
     def joint(self) -> bool:
@@ -211,6 +212,7 @@ def aggregate(records: list[dict]) -> list[Section]:
                 mean_matrix=np.mean([r["accuracy_matrix"] for r in runs], axis=0).tolist(),
                 curves=[curve(r["accuracy_matrix"], runs[0]["method"] == JOINT) for r in runs],
                 mean_probing_matrix=mean_probing_matrix(runs),
+                selection=runs[0].get("selection"),
             )
             for key, runs in groups.items()
         ]

@@ -137,6 +137,30 @@ def probing_tables(section: Section) -> list[tuple[list[str], list[list[str]]]]:
     return [(header, rows), (tasks, per_task)]
 
 
+def selection_table(section: Section) -> tuple[list[str], list[list[str]]] | None:
+    """What each tuned method's setting was chosen from: the search behind its test runs; None if none was tuned."""
+    tuned = [m for m in section.methods if m.selection]
+    if not tuned:
+        return None
+    header = ["Method", "Budget", "Trained every task", "Chosen setting", "Criterion on val (%)"]
+    rows = []
+    for m in tuned:
+        s = m.selection
+        complete = [t for t in s["trials"] if t["tasks"] == max(u["tasks"] for u in s["trials"])]
+        chosen = next(t for t in s["trials"] if t["setting"] == s["chosen"])
+        setting = ", ".join(f"{k}={v}" for k, v in s["chosen"].items())
+        rows.append([m.label, str(s["budget"]), f"{len(complete)} of {len(s['trials'])}", setting,
+                     f"{100 * chosen['score']:.1f} ({s['criterion']})"])
+    return header, rows
+
+
+SELECTION_NOTE = (
+    "Each tuned method's setting was chosen on the validation split, by the criterion, among `Budget` settings "
+    "drawn from its search space; trials stopped early by ASHA did not train every task. "
+    "Every trial's setting and scores: `selection` in the runs' results.json."
+)
+
+
 def provenance_lines(section: Section) -> tuple[str, list[str]]:
     """The commits and package versions behind the table, and a warning for each that is not one value."""
     v = section.provenance
@@ -157,6 +181,7 @@ class Rendered:
     paired_note: str  # the paired table's legend, or why there is no paired table
     paired: tuple[list[str], list[list[str]]] | None
     probing: list[tuple[list[str], list[list[str]]]]  # observed vs probe A_T, and the gap per task
+    selection: tuple[list[str], list[list[str]]] | None  # the tuned methods' chosen settings
     provenance: str
     warnings: list[str]
     images: list[tuple[str, str]]
@@ -165,7 +190,8 @@ class Rendered:
 def render(section: Section, reference: str, figures: Path) -> Rendered:
     note, paired = paired_table(section, reference)
     return Rendered(
-        section, table(section), note, paired, probing_tables(section), *provenance_lines(section),
+        section, table(section), note, paired, probing_tables(section), selection_table(section),
+        *provenance_lines(section),
         draw(section, figures),
     )
 
@@ -213,6 +239,8 @@ def markdown(sections: list[Rendered], source: str) -> str:
         lines += [f"## {r.section.title}", "", *markdown_table(*r.table), r.paired_note, ""]
         if r.paired:
             lines += markdown_table(*r.paired)
+        if r.selection:
+            lines += ["### Chosen on validation", "", SELECTION_NOTE, "", *markdown_table(*r.selection)]
         if r.probing:
             lines += ["### Probing vs observed", "", PROBING_NOTE, ""]
             lines += markdown_table(*r.probing[0])
@@ -257,6 +285,11 @@ def html_page(sections: list[Rendered], source: str) -> str:
             parts += ["<tbody>", html_row(header, "th"), *[html_row(cells) for cells in rows], "</tbody>"]
         parts.append("</table>")
         parts.append(f"<p>{e(r.paired_note)}</p>")
+        if r.selection:
+            header, rows = r.selection
+            parts += ["<h3>Chosen on validation</h3>", f"<p>{e(SELECTION_NOTE)}</p>",
+                      f"<table><thead>{html_row(header, 'th')}</thead><tbody>", *[html_row(c) for c in rows],
+                      "</tbody></table>"]
         if r.probing:
             parts += ["<h3>Probing vs observed</h3>", f"<p>{e(PROBING_NOTE)}</p>"]
             for header, rows in r.probing:
