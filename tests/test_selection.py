@@ -57,7 +57,7 @@ def test_select_on_val_runs_the_best_trial_on_test(tmp_path, capsys):
     assert "[search]" not in capsys.readouterr().out.split("skipped")[-1]
 
 
-def test_each_derpp_label_is_searched_with_the_targets_that_name_it(tmp_path):
+def test_each_derpp_label_is_searched_with_the_targets_that_name_it(tmp_path, capsys):
     out = tmp_path / "out"
     args = ["--methods", "derpp", "--derpp-logits", "stored", "teacher", "--select-on", "val", "--budget", "2",
             "--lr", "1e-3", "--head-lr", "1e-2", "--alpha", "0.1", "0.5", "--beta", "1", "--seeds", "0",
@@ -69,3 +69,8 @@ def test_each_derpp_label_is_searched_with_the_targets_that_name_it(tmp_path):
         assert all("derpp_logits" not in t["setting"] for t in search["trials"])
         run = json.loads((out / f"clinc150-cil-{label}-tuned-seed0" / "results.json").read_text())
         assert run["config"]["hp"]["derpp_logits"] == targets and run["config"]["hp"]["alpha"] == search["chosen"]["alpha"]
+    # one label alone asks for the same search: it is reused, not refused as another request
+    alone = [a for a in args if a not in ("stored", "teacher")]
+    alone.insert(alone.index("--derpp-logits") + 1, "teacher")
+    assert run_benchmark.main([*alone, "--resume"]) == 0
+    assert "[search]" not in capsys.readouterr().out.split("skipped")[-1]

@@ -192,10 +192,16 @@ def tuned_configs(args: Namespace, configs: list[RunConfig], grid_file: dict, ou
 
 
 def label_space(base: RunConfig, space: dict[str, list]) -> dict[str, list]:
-    """`space` less the names whose values file a run under another label (DER++'s `derpp_logits`:
-    derpp or derpp-teacher): each label is searched on its own, with the value that names it."""
-    return {name: values for name, values in space.items()
-            if all(run_label(base.method, {**base.hp, name: v}) == base.label for v in values)}
+    """`space` less the names that choose the label a run is filed under (DER++'s `derpp_logits`:
+    derpp or derpp-teacher). Each label is searched on its own, with the value that names it, and its
+    search is the same whichever other labels an invocation asks for (so a saved one is reused)."""
+
+    def names_label(name: str, values: list) -> bool:
+        allowed = KINDS.get(name)
+        candidates = allowed if isinstance(allowed, tuple) else values
+        return any(run_label(base.method, {**base.hp, name: v}) != base.label for v in candidates)
+
+    return {name: values for name, values in space.items() if not names_label(name, values)}
 
 
 def plan_runs(configs: list[RunConfig], output: Path, resume: bool, overwrite: bool) -> list[tuple]:
