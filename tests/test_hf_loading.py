@@ -101,3 +101,12 @@ def test_hub_options_reach_from_pretrained(monkeypatch):
     assert load_backbone("owner/model", revision="v1.0", trust_remote_code=True) == ("model", "tokenizer")
     hub = {"revision": "v1.0", "trust_remote_code": True}
     assert calls == [("model", "owner/model", {"dtype": torch.float32, **hub}), ("tokenizer", "owner/model", hub)]
+
+
+def test_hub_kernels_stay_off_unless_asked_for(bf16_checkpoint, monkeypatch):
+    """transformers 5 turns hub kernels on by default where `kernels` is installed: the suite loads the model as written."""
+    pytest.importorskip("kernels")
+    model, _ = load_model(str(bf16_checkpoint), "linear")
+    assert model.backbone.use_kernels is False
+    monkeypatch.setenv("USE_HUB_KERNELS", "YES")  # the opt-in reaches transformers
+    assert AutoModel.from_pretrained(bf16_checkpoint).use_kernels is True

@@ -6,6 +6,8 @@ that writes the label (the generative head).
 
 from __future__ import annotations
 
+import os
+
 import torch
 
 from benchmarks.errors import UsageError, first_line
@@ -19,6 +21,10 @@ TINY_GPT2 = dict(n_embd=32, n_layer=2, n_head=2)
 # transformers 5 loads a checkpoint in its saved dtype (dtype="auto"): a bf16 checkpoint would train in
 # bf16 under --precision fp32. Weights are fp32 under both precisions: bf16 is autocast over fp32 weights.
 WEIGHTS_DTYPE = torch.float32
+# transformers 5 swaps layers for hub kernels on load when the `kernels` package is installed
+# (use_kernels defaults to on): on CUDA that is code fetched from the hub, other numerics than the
+# model's own, and offline a failed load. A benchmark runs the model as written: USE_HUB_KERNELS=YES opts in.
+os.environ.setdefault("USE_HUB_KERNELS", "NO")
 
 
 def load_model(
