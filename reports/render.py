@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from benchmarks.engine.selection import trained_every_task
 from reports.collect import KEY_PACKAGES, MethodResult, ReportError, Section, Stat, aggregate, load_results
 from reports.plots import accuracy_curves, evaluated_cells, heatmap
 from reports.statistics import Paired, paired_difference
@@ -146,7 +147,7 @@ def selection_table(section: Section) -> tuple[list[str], list[list[str]]] | Non
     rows = []
     for m in tuned:
         s = m.selection
-        complete = [t for t in s["trials"] if t["tasks"] == max(u["tasks"] for u in s["trials"])]
+        complete = trained_every_task(s["trials"], 1 if m.joint else section.num_tasks)
         chosen = next(t for t in s["trials"] if t["setting"] == s["chosen"])
         setting = ", ".join(f"{k}={v}" for k, v in s["chosen"].items())
         rows.append([m.label, str(s["budget"]), f"{len(complete)} of {len(s['trials'])}", setting,

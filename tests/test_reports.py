@@ -382,13 +382,15 @@ def test_validation_runs_have_their_own_section_and_mixed_code_is_flagged(tmp_pa
 
 
 def test_tuned_methods_show_the_setting_chosen_on_val(tmp_path):
-    """The chosen setting, its val score (the best complete trial's) and how many trials trained every task."""
+    """The chosen setting, its val score (the best complete trial's) and how many trials trained every task
+    (not one stopped by ASHA, nor one that failed)."""
     trials = [
         {"setting": {"lr": 1e-5}, "tasks": 2, "score": 0.61, "scores": [0.7, 0.61], "error": None},
         {"setting": {"lr": 5e-5}, "tasks": 1, "score": 0.9, "scores": [0.9], "error": None},  # stopped by ASHA
         {"setting": {"lr": 2e-5}, "tasks": 2, "score": 0.72, "scores": [0.8, 0.72], "error": None},
+        {"setting": {"lr": 1e-4}, "tasks": 2, "score": 0.8, "scores": [0.9, 0.8], "error": "RunFailed: NaN loss"},
     ]
-    selection = {"criterion": "average_incremental_accuracy", "split": "val", "budget": 3, "space": {"lr": [1e-5, 2e-5, 5e-5]},
+    selection = {"criterion": "average_incremental_accuracy", "split": "val", "budget": 4, "space": {"lr": [1e-5, 2e-5, 5e-5, 1e-4]},
                  "trials": trials, "chosen": {"lr": 2e-5}}
     folder = tmp_path / "tuned"
     for seed in (0, 1):
@@ -399,6 +401,6 @@ def test_tuned_methods_show_the_setting_chosen_on_val(tmp_path):
     md = (out / "report.md").read_text()
     assert "### Chosen on validation" in md
     assert table_row(md.split("### Chosen on validation")[1], "er") == [
-        "er", "3", "2 of 3", "lr=2e-05", "72.0 (average_incremental_accuracy)"]
+        "er", "4", "2 of 4", "lr=2e-05", "72.0 (average_incremental_accuracy)"]
     assert "| finetune |" not in md.split("### Chosen on validation")[1]  # untuned: no row
     assert "Chosen on validation" in (out / "report.html").read_text()

@@ -45,6 +45,11 @@ def with_setting(config: RunConfig, setting: dict, variant: str) -> RunConfig:
                    variant=variant)
 
 
+def trained_every_task(trials: list[dict], tasks: int) -> list[dict]:
+    """The trials the choice is made among: neither stopped by ASHA nor failed."""
+    return [t for t in trials if t["tasks"] == tasks and t["error"] is None]
+
+
 def trial_name(setting: dict) -> str:
     return "-".join(f"{k}{v}" for k, v in setting.items())
 
@@ -91,7 +96,7 @@ def search(base: RunConfig, space: dict[str, list], budget: int, criterion: str,
                        "score": history[-1] if history else None, "scores": history,
                        "error": None if result.error is None else str(result.error).splitlines()[0]})
     trials.sort(key=lambda t: settings.index(t["setting"]))
-    complete = [t for t in trials if t["tasks"] == tasks and t["error"] is None]
+    complete = trained_every_task(trials, tasks)
     if not complete:
         raise UsageError(f"no trial of {base.label} ({base.scenario}) trained every task: see {folder}")
     best = max(complete, key=lambda t: t["score"])  # ties: the first drawn
