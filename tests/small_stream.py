@@ -10,7 +10,8 @@ from benchmarks.data.prepare import only_classes, prepare_stream
 from benchmarks.data.registry import limit_per_class, load_splits, resolve_spec
 from benchmarks.data.stream import class_order
 
-DATA_DIR = Path(os.environ.get("CLBENCH_DATA_DIR") or Path(__file__).resolve().parents[2] / "shared" / "data")
+# $CLBENCH_DATA_DIR, else the copies packaged in the suite (as tests/conftest.py's data_dir)
+DATA_DIR = Path(os.environ.get("CLBENCH_DATA_DIR") or Path(__file__).resolve().parents[1] / "benchmarks" / "data")
 
 
 @lru_cache(maxsize=None)

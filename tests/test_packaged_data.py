@@ -1,14 +1,22 @@
-"""CLINC150 ships inside the package: with no data folder and no network, `--benchmark clinc150` still runs."""
+"""CLINC150 and Banking77 ship inside the package: with no data folder and no network, both benchmarks run,
+and the tests read them (a fresh clone passes `make test`)."""
 
 from __future__ import annotations
 
 import gzip
+import hashlib
+import re
+from pathlib import Path
 
 import pytest
 
 import run_benchmark
 from benchmarks.data import registry, sources
 from benchmarks.data.registry import load_splits, resolve_spec
+
+REFERENCE_COPY = Path(__file__).resolve().parents[2] / "shared" / "data"  # the team's reference copy, where present
+# The packaged files and the license each source note names.
+PACKAGED = {"clinc150": (["data_full.json"], "CC BY 3.0"), "banking77": (["train.csv", "test.csv"], "CC BY 4.0")}
 
 
 @pytest.fixture
@@ -21,21 +29,41 @@ def no_hub(monkeypatch):
     monkeypatch.delenv("CLBENCH_DATA_DIR", raising=False)
 
 
-def test_the_packaged_copy_is_the_original_file(data_dir):
-    packaged = resolve_spec("clinc150").packaged
-    original = (data_dir / "clinc150" / "data_full.json").read_bytes()
-    assert gzip.decompress((packaged / "data_full.json.gz").read_bytes()) == original
-    assert (packaged / "LICENSE").read_bytes() == (data_dir / "clinc150" / "LICENSE").read_bytes()
-    assert "CC BY 3.0" in (packaged / "SOURCE.md").read_text()
+def recorded_hashes(folder: Path) -> dict[str, str]:
+    """`file -> sha256` from the table in the packaged SOURCE.md."""
+    return dict(re.findall(r"^\| (\S+) \| ([0-9a-f]{64}) \|$", (folder / "SOURCE.md").read_text(), re.M))
 
 
-def test_without_a_data_dir_clinc150_loads_from_the_package_as_from_the_shared_copy(data_dir, no_hub):
+@pytest.mark.parametrize("name", PACKAGED)
+def test_the_packaged_copy_is_the_original_file_its_source_note_names(name):
+    """The gzipped files decompress to the originals whose SHA-256 the source note records."""
+    folder = resolve_spec(name).packaged
+    files, license_name = PACKAGED[name]
+    hashes = recorded_hashes(folder)
+    assert sorted(hashes) == sorted(files)
+    for file in files:
+        assert hashlib.sha256(gzip.decompress((folder / f"{file}.gz").read_bytes())).hexdigest() == hashes[file]
+    assert license_name in (folder / "SOURCE.md").read_text()
+    assert "Attribution" in (folder / "LICENSE").read_text()
+
+
+@pytest.mark.parametrize("name", PACKAGED)
+def test_the_packaged_copy_equals_the_reference_copy(name):
+    if not (REFERENCE_COPY / name).is_dir():
+        pytest.skip(f"no reference copy at {REFERENCE_COPY / name} (the hash test above still checks the files)")
+    folder = resolve_spec(name).packaged
+    for file in PACKAGED[name][0]:
+        assert gzip.decompress((folder / f"{file}.gz").read_bytes()) == (REFERENCE_COPY / name / file).read_bytes()
+    assert (folder / "LICENSE").read_bytes() == (REFERENCE_COPY / name / "LICENSE").read_bytes()
+
+
+@pytest.mark.parametrize("name, sizes, classes", [("clinc150", (15000, 3000, 4500), 150), ("banking77", (10003, None, 3080), 77)])
+def test_without_a_data_dir_the_benchmark_loads_from_the_package(name, sizes, classes, no_hub):
     assert registry.data_dir_from(None) is None
-    packaged = load_splits(resolve_spec("clinc150"), None, seed=0)
-    shared = load_splits(resolve_spec("clinc150"), data_dir, seed=0)
-    assert packaged == shared
-    assert (len(packaged.train), len(packaged.val), len(packaged.test)) == (15000, 3000, 4500)
-    assert len(set(packaged.train.labels)) == 150
+    packaged = load_splits(resolve_spec(name), None, seed=0)
+    assert (len(packaged.train), packaged.val and len(packaged.val), len(packaged.test)) == sizes
+    assert len(set(packaged.train.labels)) == len(set(packaged.test.labels)) == classes
+    assert packaged == load_splits(resolve_spec(name), resolve_spec(name).packaged.parent, seed=0)  # as a --data-dir too
 
 
 def test_a_given_data_dir_still_wins_and_must_hold_the_data(tmp_path, no_hub, capsys):
@@ -49,3 +77,11 @@ def test_a_broken_gzip_is_one_error_line(tmp_path):
     (tmp_path / "data_full.json.gz").write_bytes(gzip.compress(b'{"train": []}')[:-5])
     with pytest.raises(sources.UsageError, match=r"^malformed gzip file .*data_full.json.gz \(.*\): replace it"):
         sources.load_clinc150_dir(tmp_path)
+
+
+def test_an_original_csv_wins_over_a_gzipped_one(tmp_path):
+    """A data folder holding both forms reads the plain file (the one a user edits)."""
+    for split in ("train", "test"):
+        (tmp_path / f"{split}.csv").write_text("text,category\nhello,greet\nbye,leave\n")
+        (tmp_path / f"{split}.csv.gz").write_bytes(gzip.compress(b"text,category\nother,x\nmore,y\n"))
+    assert sorted(sources.load_banking77_dir(tmp_path).train.labels) == ["greet", "leave"]

@@ -3,6 +3,7 @@
 import csv
 import json
 from collections import Counter
+from dataclasses import replace
 
 import pytest
 
@@ -10,7 +11,7 @@ from benchmarks.errors import UsageError
 from benchmarks.data.registry import REGISTRY, limit_per_class, load_splits, resolve_spec
 from benchmarks.data.sources import LabeledTexts
 
-# --- the registered benchmarks, read from the shared data folder -------------------------
+# --- the registered benchmarks, read from the data folder (packaged) --------------------------
 
 
 def test_clinc150_local(data_dir):
@@ -188,10 +189,11 @@ def test_unknown_benchmark_name(monkeypatch):
     assert "not clinc150 or banking77" in message
 
 
-def test_registered_benchmark_without_data_dir_names_the_fix():
-    """Banking77 is not packaged (CLINC150 is: tests/test_packaged_data.py)."""
+def test_registered_benchmark_without_data_dir_or_packaged_copy_names_the_fix():
+    """Both registered benchmarks are packaged (tests/test_packaged_data.py); one without a packaged copy goes to the hub."""
+    spec = replace(resolve_spec("banking77"), packaged=None)
     with pytest.raises(UsageError, match=r"^cannot load banking77: pass --data-dir .* banking77/; its hub copy 'PolyAI/banking77'"):
-        load_splits(resolve_spec("banking77"), None, seed=0)
+        load_splits(spec, None, seed=0)
 
 
 def test_class_with_test_examples_only(tmp_path):

@@ -81,12 +81,16 @@ def _read_csv_rows(path: Path) -> list[dict]:
         raise UsageError(f"malformed CSV in {path}, line {reader.reader.line_num}: {e}{hint}") from None
 
 
+def _original_or_gzipped(path: Path) -> Path:
+    """`path`, or its `.gz` copy (the form the package ships) when only that exists."""
+    gzipped = path.with_name(path.name + ".gz")
+    return gzipped if not path.exists() and gzipped.exists() else path
+
+
 def load_clinc150_dir(folder: Path) -> Splits:
     """The original `data_full.json` of clinc/oos-eval (or the package's gzipped copy of it); the
     out-of-scope queries are left out."""
-    path = folder / "data_full.json"
-    if not path.exists() and path.with_suffix(".json.gz").exists():
-        path = path.with_suffix(".json.gz")
+    path = _original_or_gzipped(folder / "data_full.json")
     data = _read_json(path)
 
     def part(key: str) -> LabeledTexts:
@@ -100,8 +104,10 @@ def load_clinc150_dir(folder: Path) -> Splits:
 
 
 def load_banking77_dir(folder: Path) -> Splits:
-    """The original `train.csv` / `test.csv` (columns text, category) of PolyAI's task-specific-datasets."""
-    parts = [_columns(_read_csv_rows(folder / name), "text", "category", folder / name) for name in ("train.csv", "test.csv")]
+    """The original `train.csv` / `test.csv` (columns text, category) of PolyAI's task-specific-datasets
+    (or the package's gzipped copies of them)."""
+    paths = [_original_or_gzipped(folder / name) for name in ("train.csv", "test.csv")]
+    parts = [_columns(_read_csv_rows(path), "text", "category", path) for path in paths]
     return Splits(train=parts[0], test=parts[1])
 
 
