@@ -22,7 +22,7 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 warnings.filterwarnings("ignore", message="no QP solver found")
 
 from benchmarks.engine.config import default  # noqa: E402
-from benchmarks.errors import UsageError  # noqa: E402
+from benchmarks.errors import OutputUnwritable, UsageError  # noqa: E402
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -44,7 +44,8 @@ examples:
 
 `python run_benchmark.py` is the same command. Each run writes OUTPUT/<run name>/results.json and
 run.log; the invocation writes OUTPUT/grid.log and OUTPUT/report.md.
-exit codes: 0 every run finished, 1 some run failed (the others ran), 2 bad input, 130 interrupted.
+exit codes: 0 every run finished, 1 some run failed (the others ran) or the output disk is full,
+2 bad input, 130 interrupted.
 """
 
 
@@ -79,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--tasks", metavar="N", type=int,
                       help=shown("number of tasks", "the benchmark's: clinc150 15, banking77 7, other data 5"))
     data.add_argument("--data-dir", metavar="DIR", help=shown(
-        "folder holding clinc150/ and banking77/", "$CLBENCH_DATA_DIR, else the packaged CLINC150, else the hub"))
+        "folder holding clinc150/ and banking77/", "$CLBENCH_DATA_DIR, else the copies packaged in the suite"))
     data.add_argument("--text-column", metavar="C", help=shown("text column of a CSV/JSON/hub data set", "text"))
     data.add_argument("--label-column", metavar="C", help=shown("label column of a CSV/JSON/hub data set", "label"))
     data.add_argument("--max-length", metavar="L", type=int,
@@ -245,7 +246,8 @@ def check_method_options(args: argparse.Namespace, methods: dict) -> None:
 
 
 def main(argv=None) -> int:
-    """0: every run finished; 1: some run failed (the others ran); 2: bad input; 130: interrupted."""
+    """0: every run finished; 1: some run failed (the others ran), or the output folder filled up;
+    2: bad input; 130: interrupted."""
     args = parse_args(argv)  # before the heavy imports: --help and a bad flag answer at once
     from benchmarks.engine.grid import run_grid
     from benchmarks.engine.interrupt import EXIT_CODE, Interrupted, stop_on_signals
@@ -258,6 +260,9 @@ def main(argv=None) -> int:
     except UsageError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except OutputUnwritable as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     except Interrupted:
         print("interrupted: every completed task is saved; rerun with --resume to continue", file=sys.stderr)
         return EXIT_CODE

@@ -8,6 +8,7 @@ the harness builds a fresh one at the start of every task.
 
 from __future__ import annotations
 
+import io
 import random
 from pathlib import Path
 
@@ -52,7 +53,11 @@ def save(path: Path, strategy, progress: dict, config: dict) -> None:
         "rng": rng_states(),
         "progress": progress,
     }
-    write_atomically(path, lambda f: torch.save(state, f))
+    # Serialized in memory first: torch reports a full disk as a RuntimeError from its zip writer,
+    # a plain write reports it as the OSError that names the problem.
+    data = io.BytesIO()
+    torch.save(state, data)
+    write_atomically(path, data.getvalue())
 
 
 def check(path: Path, config: dict, matrix: list) -> str | None:

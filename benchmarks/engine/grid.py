@@ -20,7 +20,7 @@ from benchmarks.engine.lock import hold
 from benchmarks.engine.logs import GRID_LOG, log, log_to
 from benchmarks.engine.results import RESULTS_FILE, contract_violation
 from benchmarks.engine.settings import KINDS, TRAINING, load_grid_file, method_space, parse, product, variant_names
-from benchmarks.errors import UsageError
+from benchmarks.errors import OutputUnwritable, UsageError, unwritable
 from methods.registry import run_label
 
 START_OVER = "delete {run} to start that run over (--overwrite starts every run of the grid over)"
@@ -91,6 +91,8 @@ def execute(args: Namespace, plan: list[tuple], stream, output: Path, group: str
     bar = tqdm(total=len(jobs), desc="grid", unit="run", smoothing=0, disable=None, dynamic_ncols=True)
 
     def report(job: Job, outcome: str, payload) -> None:
+        if outcome == "unwritable":  # a Ray run's full disk: the others would meet it too
+            raise OutputUnwritable(payload)
         if outcome == "failed":
             log.error(f"error: {job.config.run_name} failed: {payload}")
             failed.append(job)
@@ -258,6 +260,8 @@ def write_report(output: Path) -> Path | None:
 
     try:
         path = render(output, output)
+    except OSError as e:  # a full or read-only disk: the runs are saved, the report can be rewritten later
+        raise unwritable(e.filename or output / "report.md", e) from None
     except ReportError as e:  # e.g. an unreadable results.json left in OUTPUT: the runs themselves are saved
         log.warning(f"warning: no report written: {e}")
         return None

@@ -14,6 +14,8 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from benchmarks.errors import unwritable
+
 RUN_LOG, GRID_LOG = "run.log", "grid.log"
 
 
@@ -36,15 +38,32 @@ if not log.handlers:
     log.addHandler(ConsoleHandler())
 
 
+class LogFileHandler(logging.FileHandler):
+    """A log file whose full or read-only disk ends the invocation with one line (`OutputUnwritable`),
+    instead of logging's "--- Logging error ---" traceback on every line that follows."""
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        error = sys.exc_info()[1]
+        if isinstance(error, OSError):
+            raise unwritable(self.baseFilename, error) from None
+        super().handleError(record)
+
+
 @contextmanager
 def log_to(path: Path):
     """Appends the log's lines to `path` while the block runs (a resumed run continues its file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(path, mode="a", encoding="utf-8")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handler = LogFileHandler(path, mode="a", encoding="utf-8")
+    except OSError as e:
+        raise unwritable(path, e) from None
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     log.addHandler(handler)
     try:
         yield
     finally:
         log.removeHandler(handler)
-        handler.close()
+        try:
+            handler.close()
+        except OSError:  # every line was flushed as it was written: a write that failed has raised already
+            pass

@@ -21,7 +21,7 @@ from benchmarks.engine.interrupt import Interrupted, critical, stop_on_signals
 from benchmarks.engine.logs import GRID_LOG, log, log_to
 from benchmarks.engine.run import run
 from benchmarks.engine.strategy import RunFailed
-from benchmarks.errors import UsageError, first_line
+from benchmarks.errors import OutputUnwritable, UsageError, first_line
 from methods.registry import METHODS
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -47,7 +47,7 @@ class Job:
 
 
 # report(job, outcome, payload): outcome "done" with the results record, "failed" with the reason,
-# or "stopped" (a Ray run cancelled by Ctrl-C) with None.
+# "stopped" (a Ray run cancelled by Ctrl-C) with None, or "unwritable" (a Ray run's full disk) with the message.
 Report = Callable[[Job, str, object], None]
 
 
@@ -81,6 +81,8 @@ def run_remote_job(job: Job, task_split, data, threads: int) -> tuple[str, objec
             return run_job(job, task_split, data, threads)
     except Interrupted:
         return "stopped", None
+    except OutputUnwritable as e:  # the driver ends the grid with this one line
+        return "unwritable", str(e)
 
 
 def run_sequentially(jobs: list[Job], task_split, data, report: Report) -> None:

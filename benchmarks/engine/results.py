@@ -70,7 +70,7 @@ def probing_record(progress: dict, joint: bool, finished: bool) -> dict:
 
 
 def write_json_atomically(path: Path, record: dict) -> None:
-    write_atomically(path, lambda f: f.write(json.dumps(record, indent=2).encode()))
+    write_atomically(path, json.dumps(record, indent=2).encode())
 
 
 STATUSES = ("running", "stopped", "finished", "failed")

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from benchmarks import metrics
 from benchmarks.engine.config import RunConfig
+from benchmarks.engine.results import write_json_atomically
 from benchmarks.engine.settings import TRAINING, product
 from benchmarks.errors import UsageError
 
@@ -133,8 +134,7 @@ def selections(bases: list[RunConfig], spaces: dict[str, dict], budget: int, cri
             continue
         print(f"[search] {base.scenario} {base.label}: {min(budget, len(product(space)))} trials on val", flush=True)
         record = search(base, space, budget, criterion, stream, workers, address, output)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({"request": request, "selection": record}, indent=2))
+        write_json_atomically(path, {"request": request, "selection": record})
         print(f"[search] {base.scenario} {base.label}: chose {record['chosen']}", flush=True)
         chosen[key] = record
     return chosen
