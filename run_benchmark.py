@@ -65,13 +65,17 @@ def shown(text: str, value) -> str:
     return f"{text} (default: {value})"
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(parser_class=ArgumentParser) -> argparse.ArgumentParser:
     from methods.registry import HYPERPARAMETERS as HP
 
-    p = ArgumentParser(
+    p = parser_class(
         prog="clbench", usage="%(prog)s [--methods M ...] [--benchmark B] [options]",
         description=__doc__.split("\n")[0], epilog=EPILOG, formatter_class=HelpFormatter,
     )
+    protocol = p.add_argument_group("protocol (docs/protocols.md)")
+    protocol.add_argument("--protocol", metavar="NAME", help=shown(
+        "a published setting: plm4cl | lor | der | suite, or a FILE.yaml; its settings become the defaults, and "
+        "the flags that change one are recorded in results.json as deviations", "suite: the defaults below"))
     data = p.add_argument_group("data")
     data.add_argument("--benchmark", metavar="NAME", default="clinc150",
                       help=shown("clinc150 | banking77 | a .csv/.json/.jsonl path | a HF hub data set", "clinc150"))
@@ -117,7 +121,10 @@ def build_parser() -> argparse.ArgumentParser:
                          help=shown("finetune | er | derpp | lwf | seq-star | joint (the union of all tasks)", ["finetune"]))
     replay = p.add_argument_group("er, derpp: replay")
     replay.add_argument("--buffer-size", nargs="+", type=int, metavar="M",
-                        help=shown("reservoir buffer size in examples", HP["buffer_size"]))
+                        help=shown("buffer size in examples", HP["buffer_size"]))
+    replay.add_argument("--buffer-policy", nargs="+", metavar="P", help=shown(
+        "reservoir (every step) | class-balanced (at the end of each task, random examples per class)",
+        HP["buffer_policy"]))
     replay.add_argument("--replay-batch-size", nargs="+", type=int, metavar="B",
                         help=shown("buffer examples per step", "--batch-size"))
     derpp = p.add_argument_group("derpp: DER++, CE(new) + beta * CE(buffer) + alpha * MSE(buffer logits, targets)")
@@ -195,7 +202,81 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    return build_parser().parse_args(argv)
+    """The CLI's arguments, with the protocol applied (see `apply_protocol`)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        apply_protocol(args, given_flags(args, argv))
+    except UsageError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+    return args
+
+
+def given_flags(args: argparse.Namespace, argv) -> set[str]:
+    """The names of the options the command line gave (whatever their value)."""
+    unset = object()
+    quiet = build_parser()
+    quiet.set_defaults(**dict.fromkeys(vars(args), unset))
+    return {name for name, value in vars(quiet.parse_args(argv)).items() if value is not unset}
+
+
+class ProtocolValueParser(ArgumentParser):
+    """Reads a protocol's run setting as its flag would be read: a bad value is a UsageError."""
+
+    def error(self, message):
+        raise UsageError(message)
+
+
+def apply_protocol(args: argparse.Namespace, given: set[str]) -> None:
+    """Makes the protocol's settings (`--protocol`, default suite) the defaults of `args`.
+
+    Run settings it fixes are set where no flag was given (a substitute where the protocol names
+    one); its training and method values become the defaults of `benchmarks.engine.grid.run_configs`
+    (`args.protocol_values`, per method). Every given flag that differs from the protocol, and every
+    substitute, is a deviation: `args.protocol_record` holds them per method, for results.json.
+    """
+    from benchmarks.engine.settings import parse
+    from benchmarks.protocol import DEFAULT, deviation, load
+    from methods.registry import METHODS
+
+    protocol = load(args.protocol or DEFAULT)
+    if "select_on" in given and not protocol.selectable:
+        raise UsageError(f"--protocol {protocol.name} fixes its hyper-parameters as published: drop --select-on "
+                         "(protocols der and suite select on validation)")
+    strict = build_parser(ProtocolValueParser)
+
+    def flag_value(name: str, value):
+        values = value if isinstance(value, list) else [value]
+        try:
+            return getattr(strict.parse_args([f"--{name.replace('_', '-')}", *map(str, values)]), name)
+        except UsageError as e:
+            raise UsageError(f"protocol {protocol.name}: {name}: {e}") from None
+
+    shared = []
+    if protocol.benchmarks and args.benchmark not in protocol.benchmarks:
+        shared.append(deviation("benchmark", " | ".join(protocol.benchmarks), args.benchmark, "flag"))
+    for name, value in protocol.run_settings(args.benchmark).items():
+        value = flag_value(name, value)
+        if name in given:
+            if getattr(args, name) != value:
+                shared.append(deviation(name, value, getattr(args, name), "flag"))
+        elif name in protocol.substitutes:
+            setattr(args, name, flag_value(name, protocol.substitutes[name]))
+            shared.append(deviation(name, value, getattr(args, name), "substitution"))
+        else:
+            setattr(args, name, value)
+    args.protocol_values, deviations = {}, {}
+    for method in dict.fromkeys(args.methods):
+        values = protocol.values(method, args.benchmark) if method in METHODS else {}  # check() refuses the others
+        args.protocol_values[method] = values
+        deviations[method] = list(shared)
+        for name, value in values.items():
+            if getattr(args, name) is not None:
+                used = [parse(name, v) for v in getattr(args, name)]
+                if used != [value]:
+                    deviations[method].append(deviation(name, value, used[0] if len(used) == 1 else used, "flag"))
+    args.protocol_record = {"name": protocol.name, "sha256": protocol.sha256, "deviations": deviations}
 
 
 def check(args: argparse.Namespace) -> None:
@@ -210,6 +291,8 @@ def check(args: argparse.Namespace) -> None:
     check_head_fits_backbone(args.head, args.backbone)
     if args.head == "lm" and "seq-star" in args.methods:
         raise UsageError("seq-star needs classifier heads (its recipe uses cosine heads): drop --head lm")
+    if args.head == "lm" and "class-balanced" in (args.buffer_policy or ()):
+        raise UsageError("--buffer-policy class-balanced stores class logits: use it with a classifier head, not --head lm")
     if args.head == "lm" and args.probe:
         raise UsageError("--probe fits probes on pooled encoder features: --head lm has none, drop --probe")
     for name in ("tasks", "classes", "eval_batch_size", "limit_per_class", "max_length", "stop_after_task", "workers",

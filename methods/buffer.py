@@ -1,4 +1,5 @@
-"""Reservoir buffer over every training example of the stream (DER's buffer), held on CPU."""
+"""Replay buffers, held on CPU: the reservoir over every training example of the stream (DER's buffer),
+and the class-balanced one filled at the end of each task (Learn-or-Recall's)."""
 
 from __future__ import annotations
 
@@ -35,6 +36,8 @@ class ReservoirBuffer:
     largest vocabulary logits at each answer position with their ids (a full fp16 row of a
     30k-word vocabulary is 60 KB per position). Its own seeded generator keeps the global RNG untouched.
     """
+
+    filled_per_step = True  # `add` after every training step (the class-balanced buffer: `fill` after a task)
 
     def __init__(self, capacity: int, seed: int, store_logits: bool = False, topk: int | None = None):
         self.capacity = capacity
@@ -109,3 +112,50 @@ class ReservoirBuffer:
     def nbytes(self) -> int:
         tensors = (self.ids, self.y, self.task, self.logits, self.width, self.index)
         return sum(t.numel() * t.element_size() for t in tensors if t is not None)
+
+
+class ClassBalancedBuffer(ReservoirBuffer):
+    """Learn-or-Recall's buffer: filled at the end of each task, as many examples of every class seen so far.
+
+    After a task, with k classes seen, it holds min(capacity // k, available) examples of each: those
+    of the task's classes drawn at random with the buffer's own seeded generator, those of earlier
+    classes cut to the first ones kept (the codebase's `utils/buffer.py`, lines 46-71, draws its
+    random examples as the first of a shuffled loader). Stored logits (DER++) are the logits of the
+    model at the end of the task, in eval mode, computed by `logits_of` for the chosen rows only.
+    Class logits only: the tensors are exactly as long as the buffer is full.
+    """
+
+    filled_per_step = False
+
+    def __len__(self) -> int:
+        return 0 if self.y is None else len(self.y)
+
+    def fill(self, ids: torch.Tensor, y: torch.Tensor, task: torch.Tensor, logits_of=None) -> None:
+        """Rebalances the buffer for a finished task whose training examples are `ids, y, task`;
+        `logits_of(ids, y)` gives the logits stored with the chosen rows (needed when the buffer stores logits)."""
+        new_classes = y.unique().tolist()
+        old_classes = [] if self.y is None else [c for c in self.y.unique().tolist() if c not in new_classes]
+        per_class = self.capacity // max(len(old_classes) + len(new_classes), 1)
+        kept = [(self.y == c).nonzero().flatten()[:per_class] for c in old_classes]
+        kept = torch.sort(torch.cat(kept)).values if kept else torch.zeros(0, dtype=torch.long)
+        chosen = []
+        for c in new_classes:
+            rows = (y == c).nonzero().flatten()
+            chosen.append(rows[torch.randperm(len(rows), generator=self.generator)[:per_class]])
+        chosen = torch.cat(chosen)
+        keep = lambda t: None if t is None else t[kept]  # noqa: E731
+        parts = {
+            "ids": (keep(self.ids), ids[chosen].to(torch.int32)),
+            "y": (keep(self.y), y[chosen].to(torch.int32)),
+            "task": (keep(self.task), task[chosen].to(torch.int32)),
+        }
+        if self.store_logits:
+            logits = logits_of(ids[chosen], y[chosen]).detach().float().cpu().to(LOGITS_DTYPE)
+            old = keep(self.logits)
+            if old is not None and old.shape[1] < logits.shape[1]:  # heads were added since
+                old = F.pad(old, (0, logits.shape[1] - old.shape[1]))
+            parts["logits"] = (old, logits)
+            parts["width"] = (keep(self.width), torch.full((len(chosen),), logits.shape[1], dtype=torch.int32))
+        for name, (old, new) in parts.items():
+            setattr(self, name, new if old is None else torch.cat([old, new]))
+        self.seen += len(y)

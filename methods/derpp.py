@@ -7,7 +7,8 @@ strategy's criterion; `ReplayPlugin` (ER) appends the draw and adds `beta * CE(b
 plugin adds the MSE. The targets come from one of two sources:
 
 - `stored` (the DER paper): the logits the model produced for an example in the step it entered
-  the buffer, saved with it;
+  the buffer, saved with it (with a class-balanced buffer, filled at the end of a task: the logits of
+  the model at the end of that task);
 - `teacher` (the Learn-or-Recall codebase): a frozen copy of the model taken when the current task
   started (there is none during task 0, so task 0 has no MSE).
 
@@ -49,6 +50,7 @@ class DERppPlugin(ReplayPlugin):
         self.add_loss(strategy, "mse", self.alpha, mse)
 
     def after_training_exp(self, strategy, **kwargs):
+        super().after_training_exp(strategy)  # a class-balanced buffer is filled now
         if self.logits == "teacher":
             self.teacher = frozen_copy(strategy.model)
             self.teacher_logits = {}

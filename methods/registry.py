@@ -14,6 +14,7 @@ from dataclasses import dataclass
 # Defaults of the method hyper-parameters; each is overridable from the CLI (--buffer-size, ...).
 HYPERPARAMETERS = {
     "buffer_size": 500,  # examples; the DER paper's middle setting
+    "buffer_policy": "reservoir",  # reservoir (DER paper) | class-balanced (Learn-or-Recall: filled at the end of a task)
     "replay_batch_size": None,  # None: the training batch size
     "alpha": 0.2,  # DER++ weight of the logit MSE (DER paper, Seq-CIFAR-10, buffer 500)
     "beta": 0.5,  # DER++ weight of the replay CE (0 gives DER; DER paper value)
@@ -66,8 +67,10 @@ class Method:
 
 
 def _buffer(ctx: RunContext, store_logits: bool):
-    from methods.buffer import ReservoirBuffer
+    from methods.buffer import ClassBalancedBuffer, ReservoirBuffer
 
+    if ctx.hp["buffer_policy"] == "class-balanced":
+        return ClassBalancedBuffer(ctx.hp["buffer_size"], seed=ctx.seed, store_logits=store_logits)
     topk = ctx.hp["derpp_topk"] if store_logits and ctx.head == "lm" else None
     return ReservoirBuffer(ctx.hp["buffer_size"], seed=ctx.seed, store_logits=store_logits, topk=topk)
 
@@ -102,9 +105,9 @@ METHODS = {
     "finetune": Method(lambda ctx: None),
     "joint": Method(lambda ctx: None, joint=True),
     # Replay doubles the rows of a step; DER++ adds the distillation term (and in teacher mode a forward).
-    "er": Method(_er, uses=("buffer_size", "replay_batch_size"),
+    "er": Method(_er, uses=("buffer_size", "buffer_policy", "replay_batch_size"),
                  cost=2.0),
-    "derpp": Method(_derpp, uses=("buffer_size", "replay_batch_size", "alpha", "beta", "derpp_logits", "derpp_topk"),
+    "derpp": Method(_derpp, uses=("buffer_size", "buffer_policy", "replay_batch_size", "alpha", "beta", "derpp_logits", "derpp_topk"),
                     cost=2.1),
     "lwf": Method(_lwf, uses=("lwf_alpha", "lwf_temperature"), cost=1.4),  # + a teacher forward
     # The encoder is frozen after task 1: later tasks run it forward only.

@@ -63,6 +63,8 @@ class MethodResult:
     curves: list[list[float]]  # one per run: the mean and the spread of the curve
     mean_probing_matrix: list[list[float]] | None = None  # the linear probe's, over the runs that probed
     selection: dict | None = None  # --select-on val: the search its runs' setting was chosen by (one per setting)
+    config: dict | None = None  # the recorded config of its first run (the setting; seeds differ)
+    protocol: dict | None = None  # the protocol its runs followed and their deviations; None: written before protocols
 
     @property
     def joint(self) -> bool:
@@ -213,6 +215,8 @@ def aggregate(records: list[dict]) -> list[Section]:
                 curves=[curve(r["accuracy_matrix"], runs[0]["method"] == JOINT) for r in runs],
                 mean_probing_matrix=mean_probing_matrix(runs),
                 selection=runs[0].get("selection"),
+                config=recorded_config(runs[0]),
+                protocol=runs[0].get("protocol"),
             )
             for key, runs in groups.items()
         ]

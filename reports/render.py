@@ -155,6 +155,51 @@ def selection_table(section: Section) -> tuple[list[str], list[list[str]]] | Non
     return header, rows
 
 
+METRIC_NAMES = {"final_average_accuracy": "A_T", "average_incremental_accuracy": "Ā", "forgetting": "Forgetting",
+                "backward_transfer": "BWT"}
+
+
+def published_table(section: Section) -> tuple[str, tuple[list[str], list[list[str]]]] | None:
+    """The numbers the section's protocols publish beside ours, and a caption naming the deviations
+    (the backbone first); None when no run followed a shipped protocol with a matching published number.
+
+    A published row matches the runs of its protocol with its benchmark, scenario, number of tasks,
+    method as filed (`derpp-teacher` for teacher logits) and, where it gives one, buffer size."""
+    from benchmarks.protocol import known, load
+
+    rows, deviations, notes = [], [], []
+    names = dict.fromkeys(m.protocol["name"] for m in section.methods if m.protocol)
+    for name in [n for n in names if n in known()]:
+        protocol = load(name)
+        for row in protocol.published:
+            if (row["benchmark"], row["scenario"], row.get("tasks", section.num_tasks)) != (
+                section.benchmark, section.scenario, section.num_tasks
+            ):
+                continue
+            for m in section.methods:
+                if not m.protocol or m.protocol["name"] != name or m.method != row["method"]:
+                    continue
+                if "buffer_size" in row and m.config["hp"].get("buffer_size") != row["buffer_size"]:
+                    continue
+                ours = m.stats[row["metric"]]
+                difference = MISSING if ours.mean is None else f"{100 * ours.mean - row['value']:+.1f}"
+                rows.append([m.label, name, row.get("backbone", MISSING), str(row.get("buffer_size", MISSING)),
+                             METRIC_NAMES[row["metric"]], f"{row['value']:.2f}", fmt(ours), str(ours.n), difference,
+                             row["source"]])
+                deviations += [d for d in m.protocol["deviations"] if d not in deviations]
+                if m.protocol["sha256"] != protocol.sha256 and name not in notes:
+                    notes.append(name)
+    if not rows:
+        return None
+    deviations.sort(key=lambda d: d["setting"] != "backbone")
+    listed = "; ".join(f"{d['setting']} {d['protocol']} → {d['used']} ({d['reason']})" for d in deviations)
+    caption = f"Published vs ours. Deviations from the protocol: {listed or 'none'}."
+    caption += "".join(f" The {n} protocol file has changed since these runs (its sha256 differs)." for n in notes)
+    header = ["Method", "Protocol", "Published backbone", "Buffer", "Metric", "Published (%)", "Ours (%)", "n",
+              "Ours − published (points)", "Source"]
+    return caption, (header, rows)
+
+
 SELECTION_NOTE = (
     "Each tuned method's setting was chosen on the validation split, by the criterion, among `Budget` settings "
     "drawn from its search space; trials stopped early by ASHA did not train every task. "
@@ -183,6 +228,7 @@ class Rendered:
     paired: tuple[list[str], list[list[str]]] | None
     probing: list[tuple[list[str], list[list[str]]]]  # observed vs probe A_T, and the gap per task
     selection: tuple[list[str], list[list[str]]] | None  # the tuned methods' chosen settings
+    published: tuple[str, tuple[list[str], list[list[str]]]] | None  # caption and table: published vs ours
     provenance: str
     warnings: list[str]
     images: list[tuple[str, str]]
@@ -192,7 +238,7 @@ def render(section: Section, reference: str, figures: Path) -> Rendered:
     note, paired = paired_table(section, reference)
     return Rendered(
         section, table(section), note, paired, probing_tables(section), selection_table(section),
-        *provenance_lines(section),
+        published_table(section), *provenance_lines(section),
         draw(section, figures),
     )
 
@@ -240,6 +286,8 @@ def markdown(sections: list[Rendered], source: str) -> str:
         lines += [f"## {r.section.title}", "", *markdown_table(*r.table), r.paired_note, ""]
         if r.paired:
             lines += markdown_table(*r.paired)
+        if r.published:
+            lines += ["### Published vs ours", "", r.published[0], "", *markdown_table(*r.published[1])]
         if r.selection:
             lines += ["### Chosen on validation", "", SELECTION_NOTE, "", *markdown_table(*r.selection)]
         if r.probing:
@@ -286,6 +334,11 @@ def html_page(sections: list[Rendered], source: str) -> str:
             parts += ["<tbody>", html_row(header, "th"), *[html_row(cells) for cells in rows], "</tbody>"]
         parts.append("</table>")
         parts.append(f"<p>{e(r.paired_note)}</p>")
+        if r.published:
+            caption, (header, rows) = r.published
+            parts += ["<h3>Published vs ours</h3>", f"<p>{e(caption)}</p>",
+                      f"<table><thead>{html_row(header, 'th')}</thead><tbody>", *[html_row(c) for c in rows],
+                      "</tbody></table>"]
         if r.selection:
             header, rows = r.selection
             parts += ["<h3>Chosen on validation</h3>", f"<p>{e(SELECTION_NOTE)}</p>",

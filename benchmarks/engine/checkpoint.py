@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from benchmarks.engine.atomic import write_atomically
-from benchmarks.engine.config import ADDED_FIELDS
+from benchmarks.engine.config import completed
 from benchmarks.errors import first_line
 
 FILE_NAME = "checkpoint.pt"
@@ -76,7 +76,7 @@ def check(path: Path, config: dict, matrix: list) -> str | None:
         return f"it cannot be read ({first_line(e)[:80]})"
     if fmt > FORMAT:
         return f"it has format {fmt}, written by a newer version of this suite (this one reads up to {FORMAT})"
-    saved = {**ADDED_FIELDS, **state.get("config", config)}
+    saved = completed(state.get("config", config))
     changed = [k for k in config if k != "device" and saved.get(k) != config[k]]
     if changed:
         return f"it was saved by a run with {changed[0]}={saved.get(changed[0])!r}, not {config[changed[0]]!r}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 
-from methods.registry import run_label
+from methods.registry import METHODS, run_label
 
 
 @dataclass(frozen=True)
@@ -56,9 +56,21 @@ ADDED_FIELDS = {"precision": "fp32", "lm_eval": None, "prompt_template": None, "
                 "classes": None}
 
 
+# Method hyper-parameters added since, with the value every older run of a method that uses them had.
+ADDED_HP = {"buffer_policy": "reservoir"}
+
+
+def completed(config: dict) -> dict:
+    """A saved config, completed with the values older runs had for the fields and hyper-parameters added since."""
+    out = {**ADDED_FIELDS, **config}
+    uses = METHODS[out["method"]].uses if out.get("method") in METHODS else ()
+    out["hp"] = {**{k: v for k, v in ADDED_HP.items() if k in uses}, **out.get("hp", {})}
+    return out
+
+
 def recorded_config(record: dict) -> dict:
-    """A results file's config, completed with the values older runs had for fields added since."""
-    return {**ADDED_FIELDS, **record.get("config", {})}
+    """A results file's config, completed as `completed` does."""
+    return completed(record.get("config", {}))
 
 
 def default(name: str):

@@ -63,6 +63,8 @@ def run_grid(args: Namespace, command: str = "") -> int:
         extras = {}
         if args.select_on:
             configs, extras = tuned_configs(args, configs, grid_file, output, stream_for_split)
+        extras = {c.run_name: {**protocol_record(args, c.method, grid_file), **extras.get(c.run_name, {})}
+                  for c in configs}
         plan = plan_runs(configs, output, args.resume, args.overwrite)
         with log_to(output / GRID_LOG):
             return execute(args, plan, stream, output, group, command, extras)
@@ -118,6 +120,20 @@ def execute(args: Namespace, plan: list[tuple], stream, output: Path, group: str
     return len(failed)
 
 
+def protocol_record(args: Namespace, method: str, grid_file: dict) -> dict:
+    """The `protocol` of a run's results.json: name, sha256 of its file, and the deviations of the
+    run's method (a grid file's values that differ from the protocol's are deviations too)."""
+    from benchmarks.protocol import deviation
+
+    record = args.protocol_record
+    deviations = list(record["deviations"][method])
+    for name, values in grid_file.get(method, {}).items():
+        if name in args.protocol_values[method] and values != [args.protocol_values[method][name]]:
+            value = args.protocol_values[method][name]
+            deviations.append(deviation(name, value, values[0] if len(values) == 1 else values, "grid file"))
+    return {"protocol": {"name": record["name"], "sha256": record["sha256"], "deviations": deviations}}
+
+
 def run_configs(args: Namespace, stream, device: str, template: str | None, grid_file: dict) -> list[RunConfig]:
     """One config per scenario x method x setting x seed, each recording the values its method uses.
 
@@ -134,7 +150,8 @@ def run_configs(args: Namespace, stream, device: str, template: str | None, grid
     lm = args.head == "lm"
     by_label: dict[str, list[tuple[str, dict]]] = {}
     for method in dict.fromkeys(args.methods):
-        for setting in product(method_space(method, given, defaults, grid_file.get(method))):
+        method_defaults = {**defaults, **args.protocol_values[method]}  # the protocol's values (apply_protocol)
+        for setting in product(method_space(method, given, method_defaults, grid_file.get(method))):
             hp = method_hyperparameters(method, {**defaults_for(args.head), **setting}, args.head)
             named = {**{k: setting[k] for k in TRAINING}, **hp}
             entries = by_label.setdefault(run_label(method, hp), [])

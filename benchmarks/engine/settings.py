@@ -20,7 +20,7 @@ KINDS = {
     "lr": "rate", "head_lr": "rate", "epochs": "count", "batch_size": "count",
     "buffer_size": "count", "replay_batch_size": "count", "derpp_topk": "count",
     "alpha": "weight", "beta": "weight", "lwf_alpha": "weight", "lwf_temperature": "temperature",
-    "derpp_logits": ("stored", "teacher"), "warmup_epochs": "count0", "preallocate_heads": "switch",
+    "derpp_logits": ("stored", "teacher"), "buffer_policy": ("reservoir", "class-balanced"), "warmup_epochs": "count0", "preallocate_heads": "switch",
 }
 SWITCH = {"yes": True, "true": True, "on": True, "no": False, "false": False, "off": False}
 

@@ -1,0 +1,157 @@
+"""A protocol: a published setting as data (`benchmarks/protocols/NAME.yaml`), read and checked.
+
+The schema is documented in docs/protocols.md. `run_benchmark.py --protocol NAME` (or a path to a
+.yaml file) makes a protocol's settings the defaults of a run; flags that differ are deviations.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from benchmarks.engine.settings import KINDS, TRAINING, parse
+from benchmarks.errors import UsageError
+
+PROTOCOLS = Path(__file__).parent / "protocols"
+DEFAULT = "suite"  # the protocol a run without --protocol records: today's defaults
+# Run settings a protocol may fix besides the training and method values (benchmarks.engine.settings.KINDS):
+# each is a CLI flag's underscored name, and its value is checked as the flag's would be.
+RUN_SETTINGS = ("backbone", "head", "pooling", "revision", "max_length", "tasks", "class_order_seed", "seeds",
+                "scenario", "val_fraction", "select_on")
+KEYS = {"name", "title", "source", "selectable", "settings", "substitutes", "benchmarks", "methods", "why", "published"}
+ROW_KEYS = {"benchmark", "scenario", "method", "metric", "value", "source", "backbone", "buffer_size", "tasks"}
+ROW_REQUIRED = ("benchmark", "scenario", "method", "metric", "value", "source")
+
+
+@dataclass(frozen=True)
+class Protocol:
+    name: str
+    sha256: str  # of the file's bytes
+    selectable: bool  # may --select-on val choose its training and method values?
+    settings: dict  # name -> value, for every run
+    substitutes: dict  # name -> what runs here in place of the published value
+    benchmarks: dict  # benchmark -> {name: value}
+    methods: dict  # method -> {name: value}
+    published: list  # rows: benchmark, scenario, method, metric, value, source (+ backbone, buffer_size, tasks)
+
+    def run_settings(self, benchmark: str) -> dict:
+        """The run settings (RUN_SETTINGS) of a run on `benchmark`."""
+        merged = {**self.settings, **self.benchmarks.get(benchmark, {})}
+        return {k: v for k, v in merged.items() if k in RUN_SETTINGS}
+
+    def values(self, method: str, benchmark: str) -> dict:
+        """The training and method values of `method` on `benchmark`: the protocol's settings, then the
+        benchmark's, then the method's own; only the names the method uses."""
+        from benchmarks.engine.settings import tunable
+
+        merged = {**self.settings, **self.benchmarks.get(benchmark, {}), **self.methods.get(method, {})}
+        return {k: v for k, v in merged.items() if k in tunable(method)}
+
+
+def deviation(setting: str, protocol_value, used, reason: str) -> dict:
+    """One entry of results.json's `protocol.deviations`; reason: flag | substitution | grid file."""
+    return {"setting": setting, "protocol": protocol_value, "used": used, "reason": reason}
+
+
+def known() -> list[str]:
+    return sorted(p.stem for p in PROTOCOLS.glob("*.yaml"))
+
+
+def load(name: str) -> Protocol:
+    """A shipped protocol by name, or a protocol file by path; every value checked (UsageError otherwise)."""
+    import yaml
+
+    path = Path(name) if name.endswith((".yaml", ".yml")) else PROTOCOLS / f"{name}.yaml"
+    if not path.is_file():
+        if path.parent != PROTOCOLS:
+            raise UsageError(f"--protocol {name}: no such file")
+        raise UsageError(f"unknown protocol {name!r}: use one of {', '.join(known())}, or a path to a .yaml file")
+    raw = path.read_bytes()
+    try:
+        content = yaml.safe_load(raw.decode("utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError):
+        raise UsageError(f"protocol file {path} is not YAML") from None
+    if not isinstance(content, dict) or "name" not in content:
+        raise UsageError(f"protocol file {path} must be a mapping with a name (see docs/protocols.md)")
+    where = f"protocol file {path}"
+    unknown = sorted(set(content) - KEYS)
+    if unknown:
+        raise UsageError(f"{where}: unknown key {unknown[0]!r} (it may have {', '.join(sorted(KEYS))})")
+    section = lambda key: _mapping(content.get(key) or {}, f"{where}: {key}")  # noqa: E731
+    settings = _checked(section("settings"), f"{where}: settings")
+    substitutes = _checked(section("substitutes"), f"{where}: substitutes")
+    benchmarks = {b: _checked(_mapping(v, f"{where}: benchmarks.{b}"), f"{where}: benchmarks.{b}")
+                  for b, v in section("benchmarks").items()}
+    methods = content.get("methods") or {}
+    if not isinstance(methods, dict):
+        raise UsageError(f"{where}: methods must map method names to their values")
+    methods = {m: _method_values(m, v, where) for m, v in methods.items()}
+    published = content.get("published") or []
+    if not isinstance(published, list):
+        raise UsageError(f"{where}: published must be a list of rows")
+    for i, row in enumerate(published, 1):
+        _check_row(row, f"{where}: published row {i}")
+    return Protocol(
+        name=str(content["name"]), sha256=hashlib.sha256(raw).hexdigest(), selectable=bool(content.get("selectable", False)),
+        settings=settings, substitutes=substitutes, benchmarks=benchmarks, methods=methods, published=published,
+    )
+
+
+def _mapping(value, where: str) -> dict:
+    if not isinstance(value, dict):
+        raise UsageError(f"{where} must be a mapping of names to values")
+    return {str(k).replace("-", "_"): v for k, v in value.items()}
+
+
+def _checked(values: dict, where: str) -> dict:
+    """Each name known, each training or method value parsed as its flag's (run settings: when applied)."""
+    out = {}
+    for name, value in values.items():
+        if name in RUN_SETTINGS:
+            out[name] = value
+        elif name in KINDS or name in TRAINING:
+            out[name] = _parse(name, value, where)
+        else:
+            raise UsageError(f"{where}: unknown setting {name!r} (known: {', '.join((*RUN_SETTINGS, *KINDS))})")
+    return out
+
+
+def _method_values(method: str, values, where: str) -> dict:
+    from benchmarks.engine.settings import tunable
+    from methods.registry import METHODS
+
+    if method not in METHODS:
+        raise UsageError(f"{where}: unknown method {method!r} (known: {', '.join(METHODS)})")
+    values = _mapping(values, f"{where}: methods.{method}")
+    for name in values:
+        if name not in tunable(method):
+            raise UsageError(f"{where}: {method} has no setting {name!r} (it has {', '.join(tunable(method))})")
+    return {name: _parse(name, value, f"{where}: methods.{method}") for name, value in values.items()}
+
+
+def _parse(name: str, value, where: str):
+    try:
+        return parse(name, value)
+    except UsageError as e:
+        raise UsageError(f"{where}: {e}") from None
+
+
+def _check_row(row, where: str) -> None:
+    from benchmarks.metrics import SUMMARY_KEYS
+    from methods.registry import METHODS
+
+    if not isinstance(row, dict):
+        raise UsageError(f"{where} is not a mapping")
+    missing = [k for k in ROW_REQUIRED if row.get(k) in (None, "")]
+    if missing:
+        raise UsageError(f"{where} has no {missing[0]} (every published number needs {', '.join(ROW_REQUIRED)})")
+    unknown = sorted(set(row) - ROW_KEYS)
+    if unknown:
+        raise UsageError(f"{where}: unknown key {unknown[0]!r} (a row may have {', '.join(sorted(ROW_KEYS))})")
+    if row["method"] not in (*METHODS, "derpp-teacher"):
+        raise UsageError(f"{where}: unknown method {row['method']!r}")
+    if row["metric"] not in SUMMARY_KEYS:
+        raise UsageError(f"{where}: unknown metric {row['metric']!r} (use one of {', '.join(SUMMARY_KEYS)})")
+    if isinstance(row["value"], bool) or not isinstance(row["value"], (int, float)):
+        raise UsageError(f"{where}: value must be a number (percent), got {row['value']!r}")
