@@ -78,3 +78,29 @@ def accuracy_curves(curves: dict[str, list[float]], num_tasks: int, title: str, 
     ax.legend()
     ax.set_title(title)
     return fig
+
+
+def against_budget(series: dict[str, dict[str, dict[int, list[float]]]], title: str) -> Figure:
+    """One panel per metric: its mean against epochs per task, one line per method, with the 95% interval
+    of the mean over seeds (Student t) as a band; a single seed gets no band."""
+    from scipy import stats
+
+    fig = Figure(figsize=(4.2 * len(series), 3.8), layout="constrained")
+    axes = fig.subplots(1, len(series), squeeze=False)[0]
+    for ax, (metric, methods) in zip(axes, series.items()):
+        for method, by_epochs in methods.items():
+            epochs = sorted(by_epochs)
+            means = np.array([np.mean(by_epochs[e]) for e in epochs])
+            (line,) = ax.plot(epochs, means, marker="o", label=method)
+            half = [stats.t.ppf(0.975, len(by_epochs[e]) - 1) * np.std(by_epochs[e], ddof=1) / np.sqrt(len(by_epochs[e]))
+                    if len(by_epochs[e]) > 1 else 0.0 for e in epochs]
+            ax.fill_between(epochs, means - half, means + half, color=line.get_color(), alpha=0.2)
+        all_epochs = sorted({e for by_epochs in methods.values() for e in by_epochs})
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(all_epochs, [str(e) for e in all_epochs])
+        ax.set_xlabel("epochs per task")
+        ax.set_ylabel(f"{metric} (%)")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.suptitle(title)
+    return fig

@@ -16,7 +16,8 @@ from pathlib import Path
 
 from benchmarks.engine.selection import trained_every_task
 from reports.collect import KEY_PACKAGES, MethodResult, ReportError, Section, Stat, aggregate, load_results
-from reports.plots import accuracy_curves, evaluated_cells, heatmap
+from reports.budget import budget_series, budget_table
+from reports.plots import accuracy_curves, against_budget, evaluated_cells, heatmap
 from reports.statistics import Paired, paired_difference
 from reports.tidy import write_csv
 
@@ -229,6 +230,7 @@ class Rendered:
     probing: list[tuple[list[str], list[list[str]]]]  # observed vs probe A_T, and the gap per task
     selection: tuple[list[str], list[list[str]]] | None  # the tuned methods' chosen settings
     published: tuple[str, tuple[list[str], list[list[str]]]] | None  # caption and table: published vs ours
+    budget: tuple[str, tuple[list[str], list[list[str]]]] | None  # legend and table: methods vs the reference per epochs
     provenance: str
     warnings: list[str]
     images: list[tuple[str, str]]
@@ -238,7 +240,7 @@ def render(section: Section, reference: str, figures: Path) -> Rendered:
     note, paired = paired_table(section, reference)
     return Rendered(
         section, table(section), note, paired, probing_tables(section), selection_table(section),
-        published_table(section), *provenance_lines(section),
+        published_table(section), budget_table(section, reference), *provenance_lines(section),
         draw(section, figures),
     )
 
@@ -253,6 +255,10 @@ def draw(section: Section, figures: Path) -> list[tuple[str, str]]:
         fig.savefig(figures / name, dpi=120)
         images.append((caption, f"{figures.name}/{name}"))
 
+    budget = budget_series(section)
+    if budget:
+        save(against_budget(budget, section.title), f"{base}-budget.png",
+             "A_T and Ā against epochs per task (band: 95% interval of the mean over seeds)")
     curves = {m.label: m.curve for m in section.methods}
     stds = {m.label: m.curve_std for m in section.methods}
     fig = accuracy_curves(curves, section.num_tasks, section.title, stds)
@@ -288,6 +294,8 @@ def markdown(sections: list[Rendered], source: str) -> str:
             lines += markdown_table(*r.paired)
         if r.published:
             lines += ["### Published vs ours", "", r.published[0], "", *markdown_table(*r.published[1])]
+        if r.budget:
+            lines += ["### Training budget", "", r.budget[0], "", *markdown_table(*r.budget[1])]
         if r.selection:
             lines += ["### Chosen on validation", "", SELECTION_NOTE, "", *markdown_table(*r.selection)]
         if r.probing:
@@ -337,6 +345,11 @@ def html_page(sections: list[Rendered], source: str) -> str:
         if r.published:
             caption, (header, rows) = r.published
             parts += ["<h3>Published vs ours</h3>", f"<p>{e(caption)}</p>",
+                      f"<table><thead>{html_row(header, 'th')}</thead><tbody>", *[html_row(c) for c in rows],
+                      "</tbody></table>"]
+        if r.budget:
+            legend, (header, rows) = r.budget
+            parts += ["<h3>Training budget</h3>", f"<p>{e(legend)}</p>",
                       f"<table><thead>{html_row(header, 'th')}</thead><tbody>", *[html_row(c) for c in rows],
                       "</tbody></table>"]
         if r.selection:
