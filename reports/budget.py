@@ -18,7 +18,7 @@ def by_budget(section: Section) -> dict[str, dict[int, MethodResult]] | None:
     """`{method: {epochs: its runs}}` for the section's continual methods (not joint), where at least two
     epoch counts were run; None otherwise. A method run with several other settings is one series per
     setting, named by the values that differ (`derpp (hp.alpha=0.5)`)."""
-    continual = [m for m in section.methods if not m.joint and m.config is not None]
+    continual = [m for m in section.methods if not m.joint and m.config and m.config.get("epochs") is not None]
     rest = {id(m): flatten({k: v for k, v in m.config.items() if k not in ("epochs", "variant")}) for m in continual}
     series: dict[str, dict[int, MethodResult]] = {}
     for m in continual:

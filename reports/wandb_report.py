@@ -2,7 +2,8 @@
 
 One panel grid per section of the results folder (benchmark, scenario, number of tasks),
 each over the group's runs of that section: final average accuracy per method (bar, mean
-and std over seeds), average accuracy over seen tasks vs task (line), and each run's
+and std over seeds), average accuracy over seen tasks vs task (line), A_T against the run's epochs
+per task (scatter: the training budget), and each run's
 final accuracy and forgetting matrices (tables). The panels read what
 `reports.wandb_logging` logs. Building needs no network; `save()` does.
 """
@@ -24,6 +25,9 @@ def panels() -> list:
             title="Average accuracy over seen tasks", x="task", y=["acc/average_seen"],
             title_x="tasks trained", title_y="accuracy", **by_method,
         ),
+        # The training budget: each run's A_T at its epochs per task (the report's budget figure, run by run).
+        wr.ScatterPlot(title="A_T against epochs per task", x=wr.Config("epochs"),
+                       y=wr.SummaryMetric("final_average_accuracy"), log_x=True),
         wr.WeavePanelSummaryTable(table_name="matrix/accuracy", layout=wr.Layout(w=24, h=10)),
         wr.WeavePanelSummaryTable(table_name="matrix/forgetting", layout=wr.Layout(w=24, h=10)),
     ]

@@ -230,12 +230,14 @@ def test_wandb_report_compares_the_group_without_saving(grid):
         ("config", "scenario", "=", "cil"),
         ("config", "num_tasks", "=", 2),
     ]
-    bar, line, accuracy, forgetting = grid_block.panels
+    bar, line, budget, accuracy, forgetting = grid_block.panels
     assert isinstance(bar, wr.BarPlot) and bar.metrics == ["final_average_accuracy"]
     assert isinstance(line, wr.LinePlot) and (line.x, line.y) == ("task", ["acc/average_seen"])
     for panel in (bar, line):  # one bar / line per method label (config "label"), mean and std over seeds
         config = panel._to_model().config
         assert (config.group_by, config.group_agg, config.group_area) == ("label.value", "mean", "stddev")
+    assert isinstance(budget, wr.ScatterPlot) and budget.log_x
+    assert (budget.x, budget.y) == (wr.Config("epochs"), wr.SummaryMetric("final_average_accuracy"))
     assert isinstance(accuracy, wr.WeavePanelSummaryTable) and accuracy.table_name == "matrix/accuracy"
     assert isinstance(forgetting, wr.WeavePanelSummaryTable) and forgetting.table_name == "matrix/forgetting"
 
