@@ -37,6 +37,6 @@ benchmark: $(VENV)/.installed
 test: $(VENV)/.installed
 	time $(if $(DATA_DIR),CLBENCH_DATA_DIR=$(DATA_DIR)) $(PY) -m pytest $(PYTEST_ARGS)
 
-# The README's CLI reference is --help itself (tests/test_cli_help.py checks they agree).
+# The CLI reference in docs/cli.md is --help itself (tests/test_cli_help.py checks they agree).
 cli-reference:
 	$(PY) -m benchmarks.cli_reference --write

@@ -50,7 +50,7 @@ exit codes: 0 every run finished, 1 some run failed (the others ran) or the outp
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
-    """A fixed width, so that `--help` and the README's copy of it (benchmarks.cli_reference) agree everywhere."""
+    """A fixed width, so that `--help` and docs/cli.md's copy of it (benchmarks.cli_reference) agree everywhere."""
 
     def __init__(self, prog):
         super().__init__(prog, max_help_position=30, width=100)

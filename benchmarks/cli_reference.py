@@ -1,9 +1,9 @@
-"""The README's CLI reference is `--help` itself, so that the two cannot drift apart.
+"""The CLI reference in docs/cli.md is `--help` itself, so that the two cannot drift apart.
 
-    python -m benchmarks.cli_reference            print the block the README holds
-    python -m benchmarks.cli_reference --write    rewrite that block in README.md (make cli-reference)
+    python -m benchmarks.cli_reference            print the block docs/cli.md holds
+    python -m benchmarks.cli_reference --write    rewrite that block in docs/cli.md (make cli-reference)
 
-tests/test_cli_help.py fails when the README's block differs from the live `--help`.
+tests/test_cli_help.py fails when docs/cli.md's block differs from the live `--help`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from pathlib import Path
 
 START = "<!-- cli-reference: `python -m benchmarks.cli_reference --write` writes this block from --help -->"
 END = "<!-- /cli-reference -->"
-README = Path(__file__).resolve().parents[1] / "README.md"
+ROOT = Path(__file__).resolve().parents[1]
+DOC = ROOT / "docs" / "cli.md"  # the page that holds the reference
 
 
 def help_text() -> str:
@@ -26,8 +27,8 @@ def block() -> str:
     return f"{START}\n```text\n{help_text()}```\n{END}"
 
 
-def readme_block(text: str) -> str | None:
-    """The generated block in a README's text (markers included), or None when it has none."""
+def doc_block(text: str) -> str | None:
+    """The generated block in a page's text (markers included), or None when it has none."""
     start, end = text.find(START), text.find(END)
     return text[start : end + len(END)] if start >= 0 and end > start else None
 
@@ -36,12 +37,12 @@ def main(argv: list[str]) -> int:
     if argv != ["--write"]:
         print(block())
         return 0
-    text = README.read_text(encoding="utf-8")
-    old = readme_block(text)
+    text = DOC.read_text(encoding="utf-8")
+    old = doc_block(text)
     if old is None:
-        print(f"error: {README} has no line {START!r}: put the two markers where the reference goes", file=sys.stderr)
+        print(f"error: {DOC} has no line {START!r}: put the two markers where the reference goes", file=sys.stderr)
         return 2
-    README.write_text(text.replace(old, block()), encoding="utf-8")
+    DOC.write_text(text.replace(old, block()), encoding="utf-8")
     return 0
 
 

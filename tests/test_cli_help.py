@@ -1,4 +1,4 @@
-"""`--help` teaches: every option in a group with its default, the real defaults, and the README's copy is live."""
+"""`--help` teaches: every option in a group with its default, the real defaults, and docs/cli.md's copy is live."""
 
 from __future__ import annotations
 
@@ -60,16 +60,17 @@ def test_groups_and_method_options_under_their_method():
     assert "examples:" in HELP and "exit codes:" in HELP
 
 
-def test_readme_reference_is_the_live_help():
-    readme = cli_reference.README.read_text(encoding="utf-8")
-    assert cli_reference.readme_block(readme) == cli_reference.block(), "run `make cli-reference`"
+def test_docs_reference_is_the_live_help():
+    page = cli_reference.DOC.read_text(encoding="utf-8")
+    assert cli_reference.doc_block(page) == cli_reference.block(), "run `make cli-reference`"
+    assert cli_reference.START not in (cli_reference.ROOT / "README.md").read_text(encoding="utf-8")
 
 
 def test_help_answers_without_the_heavy_imports():
     """--help exits 0 and imports neither torch nor avalanche (it used to take ~10 s)."""
     code = "import sys, run_benchmark\ntry:\n    run_benchmark.main(['--help'])\nexcept SystemExit as e:\n" \
            "    assert e.code == 0\nassert 'torch' not in sys.modules and 'avalanche' not in sys.modules"
-    result = subprocess.run([sys.executable, "-c", code], cwd=cli_reference.README.parent, capture_output=True, text=True)
+    result = subprocess.run([sys.executable, "-c", code], cwd=cli_reference.ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout == HELP
 
@@ -79,5 +80,5 @@ def test_console_script_is_run_benchmark_main():
     import tomllib
     from importlib.metadata import EntryPoint
 
-    scripts = tomllib.loads((cli_reference.README.parent / "pyproject.toml").read_text())["project"]["scripts"]
+    scripts = tomllib.loads((cli_reference.ROOT / "pyproject.toml").read_text())["project"]["scripts"]
     assert EntryPoint("clbench", scripts["clbench"], "console_scripts").load() is run_benchmark.main
