@@ -95,11 +95,13 @@ def table_rows(run_dir: Path, relative_path: str) -> list[list]:
 
 
 def panel_keys(panel) -> list[str]:
-    """The logged keys a W&B Report panel reads."""
+    """The logged keys a W&B Report panel reads (a scatter plot: its run config key as `config:NAME`)."""
     if isinstance(panel, wr.BarPlot):
         return list(panel.metrics)
     if isinstance(panel, wr.LinePlot):
         return [panel.x, *panel.y]
+    if isinstance(panel, wr.ScatterPlot):
+        return [f"config:{panel.x.name}", panel.y.name]
     return [panel.table_name]
 
 
@@ -167,9 +169,13 @@ def test_offline_run_holds_the_matrices_the_results_file_holds(tmp_path, capsys)
 
     # Everything the W&B Report's panels read is logged.
     read = [name for panel in panels() for name in panel_keys(panel)]
-    assert read == ["final_average_accuracy", "task", "acc/average_seen", "matrix/accuracy", "matrix/forgetting"]
+    assert read == ["final_average_accuracy", "task", "acc/average_seen", "config:epochs", "final_average_accuracy",
+                    "matrix/accuracy", "matrix/forgetting"]
     for name in read:
-        assert name in summary or f"{name}/path" in summary, name
+        if name.startswith("config:"):
+            assert name.removeprefix("config:") in config, name
+        else:
+            assert name in summary or f"{name}/path" in summary, name
 
     # The results file as an artifact, byte for byte.
     (results_artifact,) = [r.artifact for r in records if r.HasField("artifact") and r.artifact.type == "results"]
