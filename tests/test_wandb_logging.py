@@ -94,15 +94,15 @@ def table_rows(run_dir: Path, relative_path: str) -> list[list]:
     return [row[1:] for row in table["data"]]
 
 
-def panel_keys(panel) -> list[str]:
-    """The logged keys a W&B Report panel reads (a scatter plot: its run config key as `config:NAME`)."""
+def panel_keys(panel) -> list[tuple[str, str]]:
+    """What a W&B Report panel reads: ("summary", key) for logged values, ("config", key) for the run's config."""
     if isinstance(panel, wr.BarPlot):
-        return list(panel.metrics)
+        return [("summary", m) for m in panel.metrics]
     if isinstance(panel, wr.LinePlot):
-        return [panel.x, *panel.y]
+        return [("summary", k) for k in (panel.x, *panel.y)]
     if isinstance(panel, wr.ScatterPlot):
-        return [f"config:{panel.x.name}", panel.y.name]
-    return [panel.table_name]
+        return [("config", panel.x.name), ("summary", panel.y.name)]
+    return [("summary", panel.table_name)]
 
 
 def assert_valid_png(path: Path) -> None:
@@ -168,14 +168,11 @@ def test_offline_run_holds_the_matrices_the_results_file_holds(tmp_path, capsys)
         assert summary[key] == pytest.approx(results[key])
 
     # Everything the W&B Report's panels read is logged.
-    read = [name for panel in panels() for name in panel_keys(panel)]
-    assert read == ["final_average_accuracy", "task", "acc/average_seen", "config:epochs", "final_average_accuracy",
-                    "matrix/accuracy", "matrix/forgetting"]
-    for name in read:
-        if name.startswith("config:"):
-            assert name.removeprefix("config:") in config, name
-        else:
-            assert name in summary or f"{name}/path" in summary, name
+    read = [key for panel in panels() for key in panel_keys(panel)]
+    assert [name for _, name in read] == ["final_average_accuracy", "task", "acc/average_seen", "epochs",
+                                          "final_average_accuracy", "matrix/accuracy", "matrix/forgetting"]
+    for source, name in read:
+        assert name in config if source == "config" else (name in summary or f"{name}/path" in summary), name
 
     # The results file as an artifact, byte for byte.
     (results_artifact,) = [r.artifact for r in records if r.HasField("artifact") and r.artifact.type == "results"]
