@@ -1,35 +1,37 @@
-"""SEQ* (Zheng et al., "Learn or Recall?", ACL 2024): sequential fine-tuning with four fixes, no buffer.
-
-1. cosine heads (the run's head is `cosine`, whatever `--head` says);
-2. all heads allocated before task 1 (`preallocate_heads`), so the CE of every task already
-   sees the classes still to come as negatives; otherwise one head per task, as for every method;
-3. the encoder trains during the first `warmup_epochs` epochs of task 1 only and is frozen after;
-4. the heads of finished tasks are frozen.
-
-As in the Learn-or-Recall codebase (`models/SEQ.py`), task 1 runs `warmup_epochs + epochs` epochs
-(the last `epochs` fit the head on the frozen encoder) and later tasks `epochs`; a frozen encoder
-stays in train mode (dropout on), as there. Freezing is decided from the task and epoch at hand,
-so a resumed run freezes what an uninterrupted one does.
+"""SEQ* (Zheng et al., "Learn or Recall?", ACL 2024): sequential fine-tuning with four fixes and no buffer:
+cosine heads, every task's head from task 1, the encoder trained during a warm-up on task 1 and frozen
+after, the heads of finished tasks frozen. See `baselines.plugins.seq_star`.
 """
 
 from __future__ import annotations
 
-from methods.plugin import MethodPlugin
+from dataclasses import dataclass
+
+from methods.declare import Method, RunContext, option
 
 
-class SeqStarPlugin(MethodPlugin):
-    def __init__(self, warmup_epochs: int, preallocate_heads: bool, epochs: int):
-        super().__init__()
-        self.warmup_epochs = warmup_epochs
-        self.allocates_all_heads = preallocate_heads
-        self.epochs = epochs
+@dataclass(frozen=True)
+class SeqStarSettings:
+    warmup_epochs: int = option(
+        3, "count0", "epochs of task 1 that train the encoder, before --epochs on the frozen one", metavar="E",
+    )  # the Learn-or-Recall configs
+    preallocate_heads: bool = option(
+        True, "switch", "every task's head from task 1 (future classes as negatives) or one per task",
+        metavar="yes|no", shown="yes",
+    )
 
-    def before_training_exp(self, strategy, **kwargs):
-        task = strategy.experience.current_experience
-        strategy.train_epochs = self.epochs + (self.warmup_epochs if task == 0 else 0)
-        for index, head in enumerate(strategy.model.heads):
-            head.requires_grad_(index >= task)
 
-    def before_training_epoch(self, strategy, **kwargs):
-        warming_up = strategy.experience.current_experience == 0 and strategy.clock.train_exp_epochs < self.warmup_epochs
-        strategy.model.backbone.requires_grad_(warming_up)
+def plugin(settings: SeqStarSettings, run: RunContext):
+    from baselines.plugins.seq_star import SeqStarPlugin
+
+    return SeqStarPlugin(settings.warmup_epochs, settings.preallocate_heads, run.epochs)
+
+
+METHOD = Method(
+    name="seq-star",
+    summary="SEQ*, cosine heads, encoder warm-up on task 1 then frozen, old heads frozen",
+    plugin=plugin, settings=SeqStarSettings,
+    search={"head_lr": (1e-3, 3e-3, 1e-2), "warmup_epochs": (1, 3), "epochs": (1, 3)},
+    heads=("linear", "cosine"), head="cosine",
+    cost=0.6,  # the encoder is frozen after task 1: later tasks run it forward only
+)

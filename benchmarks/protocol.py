@@ -10,12 +10,14 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks.engine.settings import KINDS, TRAINING, parse
 from benchmarks.errors import UsageError
+from benchmarks.method_registry import suite_methods
+from benchmarks.settings import names, parse, tunable
+from methods.declare import Method
 
 PROTOCOLS = Path(__file__).parent / "protocols"
 DEFAULT = "suite"  # the protocol a run without --protocol records: today's defaults
-# Run settings a protocol may fix besides the training and method values (benchmarks.engine.settings.KINDS):
+# Run settings a protocol may fix besides the training and method values (benchmarks.settings.names()):
 # each is a CLI flag's underscored name, and its value is checked as the flag's would be.
 RUN_SETTINGS = ("backbone", "head", "pooling", "revision", "max_length", "tasks", "class_order_seed", "seeds",
                 "scenario", "val_fraction", "select_on")
@@ -40,12 +42,10 @@ class Protocol:
         merged = {**self.settings, **self.benchmarks.get(benchmark, {})}
         return {k: v for k, v in merged.items() if k in RUN_SETTINGS}
 
-    def values(self, method: str, benchmark: str) -> dict:
+    def values(self, method: Method, benchmark: str) -> dict:
         """The training and method values of `method` on `benchmark`: the protocol's settings, then the
         benchmark's, then the method's own; only the names the method uses."""
-        from benchmarks.engine.settings import tunable
-
-        merged = {**self.settings, **self.benchmarks.get(benchmark, {}), **self.methods.get(method, {})}
+        merged = {**self.settings, **self.benchmarks.get(benchmark, {}), **self.methods.get(method.name, {})}
         return {k: v for k, v in merged.items() if k in tunable(method)}
 
 
@@ -110,23 +110,21 @@ def _checked(values: dict, where: str) -> dict:
     for name, value in values.items():
         if name in RUN_SETTINGS:
             out[name] = value
-        elif name in KINDS or name in TRAINING:
+        elif name in names():
             out[name] = _parse(name, value, where)
         else:
-            raise UsageError(f"{where}: unknown setting {name!r} (known: {', '.join((*RUN_SETTINGS, *KINDS))})")
+            raise UsageError(f"{where}: unknown setting {name!r} (known: {', '.join((*RUN_SETTINGS, *names()))})")
     return out
 
 
 def _method_values(method: str, values, where: str) -> dict:
-    from benchmarks.engine.settings import tunable
-    from methods.registry import METHODS
-
-    if method not in METHODS:
-        raise UsageError(f"{where}: unknown method {method!r} (known: {', '.join(METHODS)})")
+    known = suite_methods()
+    if method not in known:
+        raise UsageError(f"{where}: unknown method {method!r} (known: {', '.join(known)})")
     values = _mapping(values, f"{where}: methods.{method}")
     for name in values:
-        if name not in tunable(method):
-            raise UsageError(f"{where}: {method} has no setting {name!r} (it has {', '.join(tunable(method))})")
+        if name not in tunable(known[method]):
+            raise UsageError(f"{where}: {method} has no setting {name!r} (it has {', '.join(tunable(known[method]))})")
     return {name: _parse(name, value, f"{where}: methods.{method}") for name, value in values.items()}
 
 
@@ -138,8 +136,8 @@ def _parse(name: str, value, where: str):
 
 
 def _check_row(row, where: str) -> None:
+    from benchmarks.method_registry import label_order
     from benchmarks.metrics import SUMMARY_KEYS
-    from methods.registry import METHODS
 
     if not isinstance(row, dict):
         raise UsageError(f"{where} is not a mapping")
@@ -149,7 +147,7 @@ def _check_row(row, where: str) -> None:
     unknown = sorted(set(row) - ROW_KEYS)
     if unknown:
         raise UsageError(f"{where}: unknown key {unknown[0]!r} (a row may have {', '.join(sorted(ROW_KEYS))})")
-    if row["method"] not in (*METHODS, "derpp-teacher"):
+    if row["method"] not in label_order():
         raise UsageError(f"{where}: unknown method {row['method']!r}")
     if row["metric"] not in SUMMARY_KEYS:
         raise UsageError(f"{where}: unknown metric {row['metric']!r} (use one of {', '.join(SUMMARY_KEYS)})")

@@ -31,7 +31,7 @@ from benchmarks.data.registry import data_dir_from, resolve_spec
 from benchmarks.data.stream import build_benchmark
 from benchmarks.engine.config import RunConfig
 from benchmarks.engine.strategy import adamw, build_strategy
-from methods.registry import HYPERPARAMETERS
+from benchmarks.method_registry import option_defaults, suite_methods
 
 
 class BatchRecorder(SupervisedPlugin):
@@ -57,7 +57,7 @@ def two_task_stream(backbone: str, per_class: int, data_dir, classes: int = 20, 
 def config(method: str, backbone: str, head: str = "linear", lm_eval: str | None = None, **hp) -> RunConfig:
     return RunConfig(
         benchmark="speed", scenario="cil", method=method, seed=0, backbone=backbone, head=head, num_tasks=2,
-        max_length=50, batch_size=32, lm_eval=lm_eval, hp={**HYPERPARAMETERS, "buffer_size": 200, **hp},
+        max_length=50, batch_size=32, lm_eval=lm_eval, hp={**option_defaults(), "buffer_size": 200, **hp},
     )
 
 
@@ -171,7 +171,7 @@ def lm_main(args) -> dict:
             rounds[mode].append(rate)
         print_round(turn, rounds)
     med = {k: statistics.median(v) for k, v in rounds.items()}
-    print(f"backbone {args.backbone}, head lm (stored: top-{HYPERPARAMETERS['derpp_topk']}), {args.repeats} round(s), medians")
+    print(f"backbone {args.backbone}, head lm (stored: top-{suite_methods()['derpp'].defaults('lm')['derpp_topk']}), {args.repeats} round(s), medians")
     print(f"  eval examples/s    generate {med['generate']:8.1f}   rank {med['rank']:8.1f}")
     replay = replay_figures(med, bytes_per_example)
     result = {"backbone": args.backbone, "head": "lm", "repeats": args.repeats,

@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.engine.config import recorded_config
+from benchmarks.method_registry import label_order
 
 JOINT = "joint"  # trains once on every task: an upper bound, not a continual learner
-METHOD_ORDER = ["finetune", "lwf", "er", "derpp", "derpp-teacher", "seq-star", JOINT]
 METRICS = ["final_average_accuracy", "average_incremental_accuracy", "forgetting", "backward_transfer", "train_seconds"]
 REQUIRED = ["method", "benchmark", "scenario", "seed", "num_tasks", "accuracy_matrix", *METRICS]
 # Config keys that do not change what a run measures.
@@ -128,9 +128,11 @@ def stat(values: list) -> Stat:
 
 
 def method_rank(label: str) -> tuple:
-    """finetune, lwf, er, derpp, derpp-teacher, joint, then the others alphabetically."""
-    method = label.split(" ")[0]
-    return (METHOD_ORDER.index(method) if method in METHOD_ORDER else len(METHOD_ORDER), label)
+    """The suite's methods in their declared order (joint last), the others alphabetically before joint."""
+    method, order = label.split(" ")[0], label_order()
+    if method == JOINT:
+        return (2, 0, label)
+    return (0, order.index(method), label) if method in order else (1, 0, label)
 
 
 def eval_split(record: dict) -> str:

@@ -11,8 +11,9 @@ from benchmarks.data.stream import build_benchmark
 from benchmarks.engine.config import RunConfig
 from benchmarks.engine.strategy import ContinualStrategy, seed_everything
 from benchmarks.models.loading import load_model
-from methods.registry import HYPERPARAMETERS, METHODS, RunContext
-from methods.replay import ReplayPlugin
+from benchmarks.method_registry import option_defaults, suite_methods
+from methods.declare import RunContext
+from methods.plugins.replay import ReplayPlugin
 from tests.small_stream import small_clinc
 
 
@@ -55,10 +56,11 @@ def make_strategy(method: str, scenario: str, batch_size: int = 8, head: str = "
 
     `head="lm"`: tiny-gpt2 answering with label names, on 10 examples per class.
     """
-    head = METHODS[method].head or head  # a method whose recipe fixes its head (seq-star: cosine)
+    declared = suite_methods()[method]
+    head = declared.head or head  # a method whose recipe fixes its head (seq-star: cosine)
     lm = head == "lm"
     task_split, data = small_clinc(per_class=10, head=head) if lm else small_clinc()
-    hp = {**HYPERPARAMETERS, **hp}
+    hp = {**option_defaults(), **hp}
     backbone = "tiny-gpt2" if lm else "tiny-bert"
     config = RunConfig(
         benchmark="small-clinc", scenario=scenario, method=method, seed=0, backbone=backbone, head=head,
@@ -67,7 +69,7 @@ def make_strategy(method: str, scenario: str, batch_size: int = 8, head: str = "
     seed_everything(0)
     model, _ = load_model(backbone, head, task_split.class_names)
     bench = build_benchmark(data, task_split, scenario)
-    plugin = METHODS[method].build(RunContext(hp, batch_size, 0, head))
+    plugin = declared.plugin(declared.typed(hp, head), RunContext(batch_size, 0, head))
     probe = LossProbe(replay=plugin if isinstance(plugin, ReplayPlugin) else None)
     strategy = ContinualStrategy(
         model=model, config=config, task_split=task_split, method_plugin=plugin, extra_plugins=[probe]

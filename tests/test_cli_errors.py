@@ -23,7 +23,7 @@ EXISTING_RUNS = ["clinc150-cil-finetune-seed0", "tiny-cil-finetune-seed0", "tiny
 # placeholders are the broken files of the `files` fixture; "{output}" holds EXISTING_RUNS.
 CASES = {
     # names
-    "unknown method": (["--methods", "finetune", "nope"], "unknown method 'nope': use one of finetune, joint, er, derpp, lwf"),
+    "unknown method": (["--methods", "finetune", "nope"], "unknown method 'nope': use one of finetune, lwf, er, derpp, seq-star, joint, or a file"),
     "unknown benchmark": (["--benchmark", "no-such-benchmark"], "unknown benchmark 'no-such-benchmark': not clinc150 or banking77"),
     "unknown backbone": (
         ["--benchmark", "{tiny}", "--tasks", "3", "--backbone", "no/such-model"],
@@ -56,7 +56,7 @@ CASES = {
     ),
     "seq-star on the lm head": (
         ["--methods", "seq-star", "--backbone", "tiny-gpt2", "--head", "lm"],
-        "seq-star needs classifier heads (its recipe uses cosine heads): drop --head lm",
+        "seq-star runs on the linear and cosine heads, not --head lm",
     ),
     "negative warm-up": (["--methods", "seq-star", "--warmup-epochs", "-1"], "--warmup-epochs must not be negative, got -1"),
     "preallocate maybe": (["--methods", "seq-star", "--preallocate-heads", "maybe"], "--preallocate-heads must be yes or no, got 'maybe'"),

@@ -11,13 +11,13 @@ from dataclasses import fields
 import run_benchmark
 from benchmarks import cli_reference
 from benchmarks.engine.config import RunConfig
-from benchmarks.engine.settings import KINDS
-from methods.registry import HYPERPARAMETERS
+from benchmarks.method_registry import option_defaults
+from benchmarks.settings import names
 
 HELP = run_benchmark.build_parser().format_help()
 OPTIONS = [a for a in run_benchmark.build_parser()._actions if not isinstance(a, argparse._HelpAction)]
 # A training or method flag's argparse default is None (not given: the grid file's, else this default).
-REAL_DEFAULTS = {name: {**{f.name: f.default for f in fields(RunConfig)}, **HYPERPARAMETERS}[name] for name in KINDS}
+REAL_DEFAULTS = {name: {**{f.name: f.default for f in fields(RunConfig)}, **option_defaults()}[name] for name in names()}
 
 
 def shown_default(action) -> str:

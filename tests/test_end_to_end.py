@@ -14,7 +14,7 @@ import run_benchmark
 from benchmarks import metrics
 from benchmarks.engine.config import RunConfig
 from benchmarks.engine.run import run
-from methods.registry import HYPERPARAMETERS
+from benchmarks.method_registry import option_defaults
 from tests.small_stream import DATA_DIR, small_clinc, write_small_clinc_csv
 
 CONTRACT_KEYS = {
@@ -77,7 +77,7 @@ def small_run(method: str, scenario: str = "cil", precision: str = "fp32", **hp)
     config = RunConfig(
         benchmark="small-clinc", scenario=scenario, method=method, seed=0, backbone="tiny-bert",
         num_tasks=task_split.num_tasks, max_length=24, epochs=3, batch_size=16, lr=1e-3, head_lr=1e-2,
-        precision=precision, hp={**HYPERPARAMETERS, "buffer_size": 60, **hp},
+        precision=precision, hp={**option_defaults(), "buffer_size": 60, **hp},
     )
     with tempfile.TemporaryDirectory() as run_dir:
         return run(config, task_split, data, Path(run_dir))

@@ -9,7 +9,7 @@ import pytest
 
 import run_benchmark
 from benchmarks.data.stream import split_classes
-from benchmarks.engine.grid import run_configs
+from benchmarks.engine.plan import run_configs
 from reports.collect import collect
 from tests.small_stream import write_small_clinc_csv
 
@@ -22,12 +22,12 @@ def csv_path(tmp_path_factory):
     return write_small_clinc_csv(tmp_path_factory.mktemp("grid") / "small.csv", num_classes=4, per_class_train=12)
 
 
-def configs(*argv: str, grid: dict | None = None):
+def configs(*argv: str):
     """The run configs of an invocation, without running it."""
     args = run_benchmark.parse_args(list(argv))
     stream = SimpleNamespace(spec=SimpleNamespace(name="b"), task_split=split_classes(list("abcd"), 2), max_length=24,
                              val_fraction=None)
-    return run_configs(args, stream, "cpu", None, grid or {})
+    return run_configs(run_benchmark.request(args, ""), stream, "cpu", None)
 
 
 def test_a_2x2_value_grid_runs_4_distinct_settings_and_reports_4(csv_path, tmp_path):
@@ -76,9 +76,7 @@ def test_a_grid_file_gives_each_method_its_own_values(tmp_path):
     grid = tmp_path / "grid.yaml"
     grid.write_text("derpp:\n  alpha: [0.1, 0.5]\n  lr: 1e-5\ner:\n  lr: [1e-5, 2e-5]\n")  # 1e-5: a string to YAML
     args = ["--methods", "er", "derpp", "--alpha", "0.3", "--grid", str(grid)]
-    from benchmarks.engine.settings import load_grid_file
-
-    runs = configs(*args, grid=load_grid_file(str(grid), ["er", "derpp"]))
+    runs = configs(*args)
     assert sorted((c.method, c.lr, c.hp.get("alpha")) for c in runs) == [
         ("derpp", 1e-05, 0.1), ("derpp", 1e-05, 0.5), ("er", 1e-05, None), ("er", 2e-05, None)
     ]

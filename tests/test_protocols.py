@@ -13,10 +13,10 @@ import torch
 import run_benchmark
 from benchmarks.data.stream import split_classes
 from benchmarks.engine.config import default
-from benchmarks.engine.grid import run_configs
+from benchmarks.engine.plan import run_configs
 from benchmarks.protocol import PROTOCOLS, known, load
 from methods.buffer import ClassBalancedBuffer
-from methods.registry import HYPERPARAMETERS
+from benchmarks.method_registry import option_defaults
 from reports.__main__ import main as report_main
 from tests.small_stream import write_small_clinc_csv
 from tests.test_reports import record, write
@@ -28,7 +28,7 @@ def configs(*argv: str, benchmark: str = "clinc150"):
     args = run_benchmark.parse_args(["--benchmark", benchmark, *argv])
     stream = SimpleNamespace(spec=SimpleNamespace(name=benchmark), task_split=split_classes(list("abcd"), 2),
                              max_length=24, val_fraction=None)
-    return args, run_configs(args, stream, "cpu", None, {})
+    return args, run_configs(run_benchmark.request(args, ""), stream, "cpu", None)
 
 
 @pytest.mark.parametrize("name", ["plm4cl", "lor", "der", "suite"])
@@ -60,7 +60,7 @@ def test_suite_is_todays_defaults_so_runs_without_a_protocol_keep_their_numbers(
         assert value == (default(name) if name in TRAINING or name in ("backbone", "head", "pooling") else None)
     for method, values in suite.methods.items():
         for name, value in values.items():
-            assert value == HYPERPARAMETERS[name], (method, name)
+            assert value == option_defaults()[name], (method, name)
     _, with_suite = configs("--methods", "er", "derpp", "--protocol", "suite")
     _, without = configs("--methods", "er", "derpp")
     assert with_suite == without
@@ -77,7 +77,7 @@ def test_each_setting_of_a_protocol_reaches_the_runs_config(name):
     assert {c.backbone for c in runs} == {"minilm"}  # the substitute
     assert {c.pooling for c in runs} == {protocol.settings["pooling"]}
     for config in runs:
-        for key, value in protocol.values(config.method, "clinc150").items():
+        for key, value in protocol.values(config.declared, "clinc150").items():
             got = getattr(config, key) if key in TRAINING else config.hp[key]
             assert got == value, (config.method, key)
     deviations = args.protocol_record["deviations"]

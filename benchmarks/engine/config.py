@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 
-from methods.registry import METHODS, run_label
+from benchmarks.errors import UsageError
+
+from benchmarks.method_registry import method as declared_method
 
 
 @dataclass(frozen=True)
@@ -13,6 +15,7 @@ class RunConfig:
     scenario: str
     method: str
     seed: int
+    method_source: str | None = None  # the file declaring a researcher's own method (--methods my_method.py)
     backbone: str = "minilm"
     head: str = "linear"
     pooling: str = "mean"  # classifier heads: mean over the non-padding tokens | cls (the first token)
@@ -40,8 +43,13 @@ class RunConfig:
     hp: dict = field(default_factory=dict)
 
     @property
+    def declared(self):
+        """The run's `methods.declare.Method`."""
+        return declared_method(self.method, self.method_source)
+
+    @property
     def label(self) -> str:
-        return run_label(self.method, self.hp)
+        return self.declared.run_label(self.hp, self.head)
 
     @property
     def run_name(self) -> str:
@@ -53,7 +61,7 @@ class RunConfig:
 ADDED_FIELDS = {"precision": "fp32", "lm_eval": None, "prompt_template": None, "eval_split": "test",
                 "val_fraction": None, "variant": "",
                 "probe_per_class": None, "pooling": "mean", "revision": None, "trust_remote_code": False,
-                "classes": None}
+                "classes": None, "method_source": None}
 
 
 # Method hyper-parameters added since, with the value every older run of a method that uses them had.
@@ -63,7 +71,10 @@ ADDED_HP = {"buffer_policy": "reservoir"}
 def completed(config: dict) -> dict:
     """A saved config, completed with the values older runs had for the fields and hyper-parameters added since."""
     out = {**ADDED_FIELDS, **config}
-    uses = METHODS[out["method"]].uses if out.get("method") in METHODS else ()
+    try:
+        uses = declared_method(out.get("method"), out.get("method_source")).options()
+    except UsageError:  # a method this installation does not know: its settings stay as recorded
+        uses = ()
     out["hp"] = {**{k: v for k, v in ADDED_HP.items() if k in uses}, **out.get("hp", {})}
     return out
 

@@ -22,7 +22,6 @@ from benchmarks.engine.logs import GRID_LOG, log, log_to
 from benchmarks.engine.run import run
 from benchmarks.engine.strategy import RunFailed
 from benchmarks.errors import OutputUnwritable, UsageError, first_line
-from methods.registry import METHODS
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 RETRIES = 2  # attempts after a worker process or its node dies (not after an exception in the run)
@@ -138,7 +137,7 @@ def run_on_ray(jobs: list[Job], task_split, data, workers: int, address: str | N
         remote_job = ray.remote(num_cpus=threads, max_retries=RETRIES, runtime_env={"env_vars": env})(run_remote_job)
         split_ref, data_ref = ray.put(task_split), ray.put(data)
         # Longest first (LPT): a costly run started last would leave the other workers idle at the end.
-        queue, pending = sorted(jobs, key=lambda job: -METHODS[job.config.method].cost), {}
+        queue, pending = sorted(jobs, key=lambda job: -job.config.declared.cost), {}
         try:
             while queue or pending:
                 while queue and len(pending) < workers:

@@ -11,7 +11,6 @@ import torch
 from benchmarks import metrics
 from benchmarks.engine.atomic import write_atomically
 from benchmarks.engine.config import RunConfig
-from methods.registry import METHODS
 
 RESULTS_FILE = "results.json"
 
@@ -21,7 +20,7 @@ def results_record(
 ) -> dict:
     """The results contract; the summary metrics are null until the run has finished."""
     matrix = progress["matrix"]
-    joint = METHODS[config.method].joint
+    joint = config.declared.joint
     summary = metrics.summary(matrix, joint=joint) if status == "finished" else dict.fromkeys(metrics.SUMMARY_KEYS)
     train_seconds = progress["train_seconds"]
     record = {

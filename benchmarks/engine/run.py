@@ -16,7 +16,6 @@ from benchmarks.engine.provenance import finished, provenance
 from benchmarks.engine.results import RESULTS_FILE, results_record, write_json_atomically
 from benchmarks.engine.strategy import RunFailed, build_strategy
 from benchmarks.probing import PROBES, Prober
-from methods.registry import METHODS
 
 
 def run(config: RunConfig, task_split: TaskSplit, data: TokenizedSplits, run_dir: Path, **options) -> dict:
@@ -39,7 +38,7 @@ def train_and_evaluate(
     `on_task(matrix)` is called after every task (a Ray Tune trial reports there); `extra_record` holds
     keys the results record carries besides the contract's (a tuned run's `selection`).
     """
-    method = METHODS[config.method]
+    method = config.declared
     bench = build_benchmark(data, task_split, config.scenario, joint=method.joint)
     T, num_experiences = task_split.num_tasks, len(bench.train_stream)
     extra = [ProgressPlugin(config.run_name, num_experiences)]

@@ -1,6 +1,6 @@
 """Hyper-parameters chosen on validation with the same budget for every method (Ray Tune + ASHA).
 
-A method's search space sits beside its defaults (`methods.registry.SEARCH_SPACES`). `budget`
+A method's search space sits beside its defaults (`methods.declare.Method.search` and each option's `search`). `budget`
 distinct settings are drawn from it with a fixed seed (all of them when the space is smaller);
 each is a trial: one run of the method scored on the validation split (the test split is
 never tokenized), reporting after every task, so that ASHA, whose time axis is the task index,
@@ -18,7 +18,7 @@ from pathlib import Path
 from benchmarks import metrics
 from benchmarks.engine.config import RunConfig
 from benchmarks.engine.results import write_json_atomically
-from benchmarks.engine.settings import TRAINING, product
+from benchmarks.settings import TRAINING, product, tunable
 from benchmarks.errors import UsageError
 
 CRITERIA = ("average_incremental_accuracy", "final_average_accuracy")
@@ -63,9 +63,7 @@ def search(base: RunConfig, space: dict[str, list], budget: int, criterion: str,
 
     from benchmarks.engine.parallel import ray_started
     from benchmarks.engine.run import run
-    from methods.registry import METHODS
-
-    joint = METHODS[base.method].joint
+    joint = base.declared.joint
     tasks = 1 if joint else stream.task_split.num_tasks
     settings = draw(space, budget)
     folder = (output / "search" / f"{base.scenario}-{base.label}").resolve()
@@ -138,3 +136,51 @@ def selections(bases: list[RunConfig], spaces: dict[str, dict], budget: int, cri
         print(f"[search] {base.scenario} {base.label}: chose {record['chosen']}", flush=True)
         chosen[key] = record
     return chosen
+
+
+def tuned_configs(request, configs: list[RunConfig], output: Path, stream_for_split):
+    """--select-on val: each (scenario, method) searched on the validation split (the first seed, and
+    --search-limit-per-class examples per class if given), then one test run per seed with the chosen
+    setting, named `tuned`; returns those configs and each run's `selection` record."""
+    from benchmarks.engine.plan import plan_runs
+
+    unique = {(c.scenario, c.label, c.seed): c for c in reversed(configs)}  # the first setting of each method
+    configs = [c for c in configs if unique[(c.scenario, c.label, c.seed)] is c]
+    if not (request.resume or request.overwrite):  # refuse to touch earlier results before the search, not after it
+        plan_runs([replace(c, variant="tuned") for c in configs], output, resume=False, overwrite=False)
+    limit = request.search_limit_per_class or request.stream.limit_per_class
+    val = stream_for_split("val", limit)
+    bases = [replace(c, eval_split="val", limit_per_class=request.search_limit_per_class or c.limit_per_class)
+             for c in configs if c.seed == request.seeds[0]]
+    spaces = {}
+    for c in bases:
+        method = c.declared
+        given = {name: request.given[name] for name in tunable(method) if request.given.get(name)}
+        space = {**search_space(method), **given, **request.grid_file.get(c.method, {})}
+        spaces[c.label] = label_space(c, space)
+    chosen = selections(bases, spaces, request.budget, request.select_by, val, request.workers, request.ray_address,
+                        output, request.overwrite)
+    tuned = [with_setting(c, chosen[(c.scenario, c.label)]["chosen"], "tuned") for c in configs]
+    return tuned, {c.run_name: {"selection": chosen[(c.scenario, c.label)]} for c in tuned}
+
+
+def search_space(method) -> dict[str, list]:
+    """What --select-on val searches for `method`: its training values, then each option's search values."""
+    space = {name: list(values) for name, values in method.search.items()}
+    space.update({name: list(o.search) for name, o in method.options().items() if o.search and name not in space})
+    return space
+
+
+def label_space(base: RunConfig, space: dict[str, list]) -> dict[str, list]:
+    """`space` less the names that choose the label a run is filed under (DER++'s `derpp_logits`:
+    derpp or derpp-teacher). Each label is searched on its own, with the value that names it, and its
+    search is the same whichever other labels an invocation asks for (so a saved one is reused)."""
+    method = base.declared
+    options = method.options()
+
+    def names_label(name: str, values: list) -> bool:
+        allowed = options[name].kind if name in options else None
+        candidates = allowed if isinstance(allowed, tuple) else values
+        return any(method.run_label({**base.hp, name: v}, base.head) != base.label for v in candidates)
+
+    return {name: values for name, values in space.items() if not names_label(name, values)}

@@ -17,7 +17,7 @@ from benchmarks.data.stream import TaskSplit
 from benchmarks.engine.config import RunConfig
 from benchmarks.models.loading import load_model
 from benchmarks.models.output_space import output_space
-from methods.registry import METHODS, RunContext
+from methods.declare import RunContext
 
 
 def quiet_evaluator() -> EvaluationPlugin:
@@ -150,8 +150,9 @@ def build_strategy(config: RunConfig, task_split: TaskSplit, extra_plugins=()) -
         config.backbone, config.head, task_split.class_names, config.lm_eval or "generate", config.pooling,
         config.revision, config.trust_remote_code,
     )
-    plugin = METHODS[config.method].build(
-        RunContext(config.hp, config.batch_size, config.seed, config.head, config.epochs)
+    method = config.declared
+    plugin = method.plugin(
+        method.typed(config.hp, config.head), RunContext(config.batch_size, config.seed, config.head, config.epochs)
     )
     return ContinualStrategy(
         model=model, config=config, task_split=task_split, method_plugin=plugin, extra_plugins=extra_plugins

@@ -9,68 +9,46 @@ its method's other runs.
 from __future__ import annotations
 
 import itertools
-import math
 from pathlib import Path
 
 from benchmarks.errors import UsageError
+from benchmarks.method_registry import suite_methods
+from methods import declare
+from methods.declare import Method
 
-# The values every method trains with (RunConfig fields), then each method's own (methods.registry).
-TRAINING = ("lr", "head_lr", "epochs", "batch_size")
-KINDS = {
-    "lr": "rate", "head_lr": "rate", "epochs": "count", "batch_size": "count",
-    "buffer_size": "count", "replay_batch_size": "count", "derpp_topk": "count",
-    "alpha": "weight", "beta": "weight", "lwf_alpha": "weight", "lwf_temperature": "temperature",
-    "derpp_logits": ("stored", "teacher"), "buffer_policy": ("reservoir", "class-balanced"), "warmup_epochs": "count0", "preallocate_heads": "switch",
-}
-SWITCH = {"yes": True, "true": True, "on": True, "no": False, "false": False, "off": False}
+# The values every method trains with (RunConfig fields) and their kinds; each method declares its own
+# (`methods.declare.option`).
+TRAINING = {"lr": "rate", "head_lr": "rate", "epochs": "count", "batch_size": "count"}
 
 
-def parse(name: str, value):
+def kind(name: str, method: Method | None = None):
+    """The kind of value `name` takes: a training value's, `method`'s option's, or any suite method's."""
+    if name in TRAINING:
+        return TRAINING[name]
+    for owner in (method, *suite_methods().values()):
+        if owner is not None and name in owner.options():
+            return owner.options()[name].kind
+    raise KeyError(name)
+
+
+def names() -> list[str]:
+    """Every training value and every option of the suite's methods."""
+    return list(dict.fromkeys([*TRAINING, *(n for m in suite_methods().values() for n in m.options())]))
+
+
+def parse(name: str, value, method: Method | None = None):
     """`value` (a CLI string or a YAML scalar) as the type `name` takes, range-checked; UsageError otherwise."""
-    kind = KINDS[name]
-    flag = f"--{name.replace('_', '-')}"
-    if isinstance(kind, tuple):
-        if value not in kind:
-            raise UsageError(f"{flag} must be one of {', '.join(kind)}, got {value!r}")
-        return value
-    if kind == "switch":
-        if isinstance(value, bool):
-            return value
-        if str(value).lower() not in SWITCH:
-            raise UsageError(f"{flag} must be yes or no, got {value!r}")
-        return SWITCH[str(value).lower()]
-    try:
-        if isinstance(value, bool) or isinstance(value, (list, dict)) or value is None:
-            raise ValueError
-        whole = kind in ("count", "count0")
-        number = int(value) if whole else float(value)
-        if whole and isinstance(value, float) and value != number:
-            raise ValueError
-    except (TypeError, ValueError):
-        what = "an integer" if kind in ("count", "count0") else "a number"
-        raise UsageError(f"{flag} must be {what}, got {value!r}") from None
-    if kind == "count" and number < 1:
-        raise UsageError(f"{flag} must be positive, got {number}")
-    if kind == "count0" and number < 0:
-        raise UsageError(f"{flag} must not be negative, got {number}")
-    if not whole and not math.isfinite(number):
-        raise UsageError(f"{flag} must be a finite number, got {number}")
-    if kind in ("rate", "weight") and number < 0:
-        raise UsageError(f"{flag} must not be negative, got {number}")
-    if kind == "temperature" and number <= 0:
-        raise UsageError(f"{flag} must be positive, got {number}")
-    return number
+    return declare.parse(name, kind(name, method), value)
 
 
-def tunable(method: str) -> tuple[str, ...]:
+def tunable(method: Method) -> tuple[str, ...]:
     """The names that change a run of `method`: the training values and the method's own."""
-    from methods.registry import METHODS
-
-    return TRAINING + METHODS[method].uses
+    return (*TRAINING, *method.options())
 
 
-def load_grid_file(path: str, methods: list[str]) -> dict[str, dict[str, list]]:
-    """`{method: {name: [values]}}` from a YAML grid file, every value parsed and checked."""
+def load_grid_file(path: str, methods: dict[str, Method]) -> dict[str, dict[str, list]]:
+    """`{method: {name: [values]}}` from a YAML grid file for the runs' `methods` (name -> Method), every
+    value parsed and checked."""
     import yaml
 
     try:
@@ -87,23 +65,24 @@ def load_grid_file(path: str, methods: list[str]) -> dict[str, dict[str, list]]:
     for method, space in content.items():
         if method not in methods:
             raise UsageError(f"grid file {path} names method {method!r}, which --methods does not run ({' '.join(methods)})")
+        declared = methods[method]
         if not isinstance(space, dict) or not space:
             raise UsageError(f"grid file {path}: {method} must map hyper-parameter names to values")
         grid[method] = {}
         for name, values in space.items():
             name = str(name).replace("-", "_")
-            if name not in tunable(method):
+            if name not in tunable(declared):
                 raise UsageError(
-                    f"grid file {path}: {method} has no hyper-parameter {name!r} (it has {', '.join(tunable(method))})"
+                    f"grid file {path}: {method} has no hyper-parameter {name!r} (it has {', '.join(tunable(declared))})"
                 )
             values = values if isinstance(values, list) else [values]
             if not values:
                 raise UsageError(f"grid file {path}: {method}.{name} is an empty list: give at least one value")
-            grid[method][name] = [parse(name, v) for v in values]
+            grid[method][name] = [parse(name, v, declared) for v in values]
     return grid
 
 
-def method_space(method: str, given: dict[str, list | None], defaults: dict, file_space: dict | None = None) -> dict:
+def method_space(method: Method, given: dict[str, list | None], defaults: dict, file_space: dict | None = None) -> dict:
     """`{name: [values]}` for every name that changes a run of `method`: the grid file's, else the
     CLI's (`given`, None where a flag was not given), else the one default."""
     file_space = file_space or {}
