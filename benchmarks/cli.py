@@ -10,7 +10,7 @@ import sys
 import textwrap
 from dataclasses import fields
 
-from benchmarks.engine.config import default
+from benchmarks.results import default
 from benchmarks.engine.request import ChosenMethod, GridRequest, Stream
 from benchmarks.errors import UsageError
 from benchmarks.method_registry import is_file, load_file, method as declared_method, suite_methods

@@ -25,8 +25,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from benchmarks.data.stream import TaskSplit, TokenizedSplits
-from benchmarks.engine.provenance import weights_sha256
+from benchmarks.data.stream import TokenizedSplits
+from benchmarks.models.task_split import TaskSplit
+from benchmarks.models.fingerprint import weights_sha256
 
 PROBES = ("linear", "ncm")
 

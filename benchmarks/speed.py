@@ -29,7 +29,7 @@ from benchmarks.models.generative import DEFAULT_TEMPLATE
 from benchmarks.data.prepare import prepare_stream
 from benchmarks.data.registry import data_dir_from, resolve_spec
 from benchmarks.data.stream import build_benchmark
-from benchmarks.engine.config import RunConfig
+from benchmarks.results import RunConfig
 from benchmarks.engine.strategy import adamw, build_strategy
 from benchmarks.method_registry import option_defaults, suite_methods
 

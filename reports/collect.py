@@ -17,12 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.engine.config import recorded_config
+from benchmarks.results import Unreadable, read_results, recorded_config
 from benchmarks.method_registry import label_order
 
 JOINT = "joint"  # trains once on every task: an upper bound, not a continual learner
 METRICS = ["final_average_accuracy", "average_incremental_accuracy", "forgetting", "backward_transfer", "train_seconds"]
-REQUIRED = ["method", "benchmark", "scenario", "seed", "num_tasks", "accuracy_matrix", *METRICS]
 # Config keys that do not change what a run measures.
 # eval_split is part of the section; variant names the hp values that already tell settings apart.
 # Probing reads the model and changes nothing in its training: runs with and without it are one setting.
@@ -106,13 +105,10 @@ def load_results(directory: Path) -> list[dict]:
     records = []
     for path in paths:
         try:
-            record = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as e:
-            raise ReportError(f"cannot read {path}: {e}") from e
-        missing = [k for k in REQUIRED if k not in record]
-        if missing:
-            raise ReportError(f"{path} is not a results file: no {', '.join(missing)}")
-        if record.get("status", "finished") == "finished":  # running, stopped and failed runs have no numbers yet
+            record = read_results(path)
+        except Unreadable as e:
+            raise ReportError(f"{path} is not a results file: {e}") from None
+        if record["status"] == "finished":  # running, stopped and failed runs have no numbers yet
             records.append(record)
     if not records:
         raise ReportError(f"no finished run under {directory}")

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks.engine.selection import trained_every_task
+from benchmarks.results import trained_every_task
 from reports.collect import KEY_PACKAGES, MethodResult, ReportError, Section, Stat, aggregate, load_results
 from reports.budget import budget_series, budget_table
 from reports.plots import accuracy_curves, against_budget, evaluated_cells, heatmap

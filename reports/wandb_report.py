@@ -5,7 +5,7 @@ each over the group's runs of that section: final average accuracy per method (b
 and std over seeds), average accuracy over seen tasks vs task (line), A_T against the run's epochs
 per task (scatter: the training budget), and each run's
 final accuracy and forgetting matrices (tables). The panels read what
-`reports.wandb_logging` logs. Building needs no network; `save()` does.
+`benchmarks.engine.wandb_logging` logs. Building needs no network; `save()` does.
 """
 
 from __future__ import annotations

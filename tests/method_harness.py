@@ -8,7 +8,7 @@ import torch
 from avalanche.core import SupervisedPlugin
 
 from benchmarks.data.stream import build_benchmark
-from benchmarks.engine.config import RunConfig
+from benchmarks.results import RunConfig
 from benchmarks.engine.strategy import ContinualStrategy, seed_everything
 from benchmarks.models.loading import load_model
 from benchmarks.method_registry import option_defaults, suite_methods

@@ -10,7 +10,7 @@ from dataclasses import fields
 
 import run_benchmark
 from benchmarks import cli_reference
-from benchmarks.engine.config import RunConfig
+from benchmarks.results import RunConfig
 from benchmarks.method_registry import option_defaults
 from benchmarks.settings import names
 

@@ -71,7 +71,7 @@ RESTART = "; delete it to restart that run from task 1"
 
 # case -> (damage done to RUN's folder, the message after "error: ").
 CASES = {
-    "truncated results": (cut("results.json", lambda b: b[: len(b) // 2]), f"{RESULTS} is not a readable results file: {START_OVER}"),
+    "truncated results": (cut("results.json", lambda b: b[: len(b) // 2]), f"{RESULTS} is not a results file of this suite (not readable JSON): {START_OVER}"),
     "results a list": (edit_results(lambda r: [r]), f"{RESULTS} is not a results file of this suite (a JSON list, not an object): {START_OVER}"),
     "results without a matrix": (
         edit_results(lambda r: {k: v for k, v in r.items() if k != "accuracy_matrix"}),

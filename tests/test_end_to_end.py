@@ -12,7 +12,7 @@ import pytest
 
 import run_benchmark
 from benchmarks import metrics
-from benchmarks.engine.config import RunConfig
+from benchmarks.results import RunConfig
 from benchmarks.engine.run import run
 from benchmarks.method_registry import option_defaults
 from tests.small_stream import DATA_DIR, small_clinc, write_small_clinc_csv

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 import run_benchmark
-from benchmarks.engine import atomic
-from benchmarks.engine.atomic import write_atomically
+from benchmarks import atomic
+from benchmarks.atomic import write_atomically
 from benchmarks.engine.logs import LogFileHandler
 from tests.small_stream import write_small_clinc_csv
 

@@ -12,7 +12,7 @@ import pytest
 import torch
 from torch import nn
 
-from benchmarks.data.stream import TaskSplit
+from benchmarks.models.task_split import TaskSplit
 from benchmarks.models.generative import AnswerGenerator
 from benchmarks.models.loading import load_model
 from benchmarks.models.output_space import (

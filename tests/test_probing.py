@@ -14,7 +14,7 @@ from benchmarks import metrics
 from benchmarks.data.prepare import prepare_stream
 from benchmarks.data.registry import resolve_spec
 from benchmarks.data.stream import build_benchmark
-from benchmarks.engine.config import RunConfig
+from benchmarks.results import RunConfig
 from benchmarks.engine.strategy import build_strategy
 from benchmarks.probing import Prober, probe_subset
 from tests.small_stream import DATA_DIR

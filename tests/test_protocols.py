@@ -12,7 +12,7 @@ import torch
 
 import run_benchmark
 from benchmarks.data.stream import split_classes
-from benchmarks.engine.config import default
+from benchmarks.results import default
 from benchmarks.engine.plan import run_configs
 from benchmarks.protocol import PROTOCOLS, known, load
 from methods.buffer import ClassBalancedBuffer

@@ -195,9 +195,9 @@ def results_file(folder: Path, text: str) -> Path:
 BAD_INPUT = {
     "missing folder": (lambda d: d / "missing", "no such directory {d}/missing"),
     "no results": (lambda d: d, "no results.json under {d}"),
-    "not JSON": (lambda d: results_file(d, "{"), "cannot read {d}/r/results.json"),
+    "not JSON": (lambda d: results_file(d, "{"), "{d}/r/results.json is not a results file: not readable JSON"),
     "not a results file": (
-        lambda d: results_file(d, '{"method": "er"}'), "{d}/r/results.json is not a results file: no benchmark, scenario"
+        lambda d: results_file(d, '{"method": "er"}'), "{d}/r/results.json is not a results file: no 'benchmark'"
     ),
 }
 

@@ -5,7 +5,8 @@ import torch
 
 from benchmarks.errors import UsageError
 from benchmarks.data.sources import LabeledTexts, Splits
-from benchmarks.data.stream import TaskSplit, TokenizedSplits, build_benchmark, class_order, split_classes, tokenize
+from benchmarks.data.stream import TokenizedSplits, build_benchmark, class_order, split_classes, tokenize
+from benchmarks.models.task_split import TaskSplit
 
 NAMES = [f"c{i:02d}" for i in range(23)]
 

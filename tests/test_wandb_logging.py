@@ -22,7 +22,7 @@ from wandb.proto import wandb_internal_pb2
 
 import run_benchmark
 from benchmarks.metrics import forgetting_matrix
-from reports.wandb_logging import WandbTracker
+from benchmarks.engine.wandb_logging import WandbTracker
 from reports.wandb_report import panels
 from tests.small_stream import write_small_clinc_csv
 
@@ -241,7 +241,7 @@ def test_a_resumed_grid_keeps_its_group_and_its_runs_ids(tmp_path, capsys):
     """The default group comes from --output, so a --resume lands in the same group; the resumed
     run reuses its W&B id. Offline, wandb cannot continue a run: the second part is a new offline
     run with that id (`wandb sync` uploads both into one run), and the console says so."""
-    from reports.wandb_logging import default_group
+    from benchmarks.engine.wandb_logging import default_group
 
     csv_path = write_small_clinc_csv(tmp_path / "x.csv")
     out = tmp_path / "out"

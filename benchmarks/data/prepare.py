@@ -13,7 +13,8 @@ from pathlib import Path
 
 from benchmarks.data.registry import BenchmarkSpec, check_validation, limit_per_class, load_splits, with_validation
 from benchmarks.data.sources import LabeledTexts, Splits
-from benchmarks.data.stream import TaskSplit, TokenizedSplits, class_order, split_classes, tokenize
+from benchmarks.data.stream import TokenizedSplits, class_order, split_classes, tokenize
+from benchmarks.models.task_split import TaskSplit
 from benchmarks.errors import UsageError
 
 

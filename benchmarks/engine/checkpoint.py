@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmarks.engine.atomic import write_atomically
-from benchmarks.engine.config import completed
+from benchmarks.atomic import write_atomically
+from benchmarks.results import Progress, completed
 from benchmarks.errors import first_line
 
 FILE_NAME = "checkpoint.pt"
@@ -40,7 +40,7 @@ def set_rng_states(states: dict) -> None:
         torch.cuda.set_rng_state_all(states["cuda"])
 
 
-def save(path: Path, strategy, progress: dict, config: dict) -> None:
+def save(path: Path, strategy, progress: Progress, config: dict) -> None:
     """`config`: the run's settings (RunConfig as a dict), checked before a resume."""
     plugin = strategy.method_plugin
     state = {
@@ -51,7 +51,7 @@ def save(path: Path, strategy, progress: dict, config: dict) -> None:
         "method": plugin.checkpoint_state() if plugin else None,
         "clock": {k: v for k, v in vars(strategy.clock).items() if isinstance(v, int)},
         "rng": rng_states(),
-        "progress": progress,
+        "progress": progress.saved(),
     }
     # Serialized in memory first: torch reports a full disk as a RuntimeError from its zip writer,
     # a plain write reports it as the OSError that names the problem.
@@ -96,7 +96,7 @@ def method_state(state: dict) -> dict | None:
     return {k: v for part in parts for k, v in part.items()} if parts else None
 
 
-def restore(path: Path, strategy) -> dict:
+def restore(path: Path, strategy) -> Progress:
     """Loads a checkpoint into a freshly built strategy; returns the saved progress."""
     state = torch.load(path, map_location="cpu", weights_only=False)
     model = strategy.model
@@ -110,4 +110,4 @@ def restore(path: Path, strategy) -> dict:
     for k, v in state["clock"].items():
         setattr(strategy.clock, k, v)
     set_rng_states(state["rng"])
-    return state["progress"]
+    return Progress.from_saved(state["progress"])

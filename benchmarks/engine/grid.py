@@ -16,7 +16,7 @@ from benchmarks.engine.lock import hold
 from benchmarks.engine.logs import GRID_LOG, log, log_to
 from benchmarks.engine.plan import plan_runs, protocol_record, run_configs
 from benchmarks.engine.request import GridRequest
-from benchmarks.engine.results import RESULTS_FILE
+from benchmarks.results import RESULTS_FILE
 from benchmarks.errors import OutputUnwritable, UsageError, unwritable
 
 
@@ -48,7 +48,7 @@ def run_grid(request: GridRequest) -> int:
     output = Path(request.output)
     group = request.wandb_group or ""
     if request.wandb != "disabled" and not group:
-        from reports.wandb_logging import default_group
+        from benchmarks.engine.wandb_logging import default_group
 
         group = default_group(output)  # the same for every invocation writing to --output
     with hold(output):  # one writer per output folder, from the plan (and a search) to the report
@@ -116,7 +116,7 @@ def execute(request: GridRequest, plan: list[tuple], stream, output: Path, group
 def make_tracker(request: GridRequest, output: Path, group: str):
     if request.wandb == "disabled":
         return None
-    from reports.wandb_logging import WandbTracker
+    from benchmarks.engine.wandb_logging import WandbTracker
 
     return WandbTracker(request.wandb, output, request.wandb_project, request.wandb_entity, group)
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks.engine import checkpoint
-from benchmarks.engine.config import RunConfig
+from benchmarks.results import RunConfig
 from benchmarks.engine.interrupt import Interrupted, critical, stop_on_signals
 from benchmarks.engine.logs import GRID_LOG, log, log_to
 from benchmarks.engine.run import run
@@ -40,7 +40,7 @@ class Job:
     run_dir: Path
     resume: bool
     stop_after_task: int | None
-    tracker: object | None  # a reports.wandb_logging.WandbTracker, or None
+    tracker: object | None  # a benchmarks.engine.wandb_logging.WandbTracker, or None
     command: str = ""  # the invocation, for the provenance record
     extra: dict | None = None  # keys the results record carries besides the contract's (a tuned run's selection)
 

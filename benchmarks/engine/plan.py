@@ -6,14 +6,12 @@ file under --resume) comes before anything is written.
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict
 from pathlib import Path
 
 from benchmarks.engine import checkpoint
-from benchmarks.engine.config import RunConfig, default, recorded_config
 from benchmarks.engine.request import ChosenMethod, GridRequest
-from benchmarks.engine.results import RESULTS_FILE, contract_violation
+from benchmarks.results import RESULTS_FILE, RunConfig, Unreadable, default, read_results, recorded_config
 from benchmarks.errors import UsageError
 from benchmarks.settings import TRAINING, method_space, product, variant_names
 
@@ -87,17 +85,14 @@ def plan_runs(configs: list[RunConfig], output: Path, resume: bool, overwrite: b
             plan.append((config, "new", None))
             continue
         try:
-            previous = json.loads(path.read_text())
-        except (OSError, ValueError):
-            raise UsageError(f"{path} is not a readable results file: {START_OVER.format(run=path.parent)}") from None
-        status = previous.get("status", "finished") if isinstance(previous, dict) else "not a record"
+            previous = read_results(path)
+        except Unreadable as e:
+            raise UsageError(f"{path} is not a results file of this suite ({e}): {START_OVER.format(run=path.parent)}") from None
+        status = previous["status"]
         if not resume:
             raise UsageError(
                 f"{path} exists ({status}): --resume skips finished runs and continues the others, --overwrite starts over"
             )
-        broken = contract_violation(previous)
-        if broken:
-            raise UsageError(f"{path} is not a results file of this suite ({broken}): {START_OVER.format(run=path.parent)}")
         if status in ("finished", "failed"):
             plan.append((config, "skip", previous))
             continue

@@ -6,7 +6,6 @@ edits), a library version, the machine, or the backbone's weights themselves.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
 import platform
 import socket
@@ -16,6 +15,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
+
+from benchmarks.models.fingerprint import weights_sha256
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("torch", "transformers", "avalanche-lib", "datasets", "wandb", "ray", "scikit-learn", "scipy")
@@ -47,22 +48,6 @@ def provenance(command: str, backbone: torch.nn.Module | None, repo: Path = REPO
 def finished(record: dict) -> dict:
     """A copy of `record` with finished_at set to now."""
     return {**record, "finished_at": _now()}
-
-
-def weights_sha256(module: torch.nn.Module) -> str:
-    """sha256 over the state dict sorted by name: each name's UTF-8 bytes, then the tensor's raw bytes.
-
-    Bytes, not numbers: bf16 has no numpy dtype, so every tensor is viewed as uint8 first.
-    """
-    digest = hashlib.sha256()
-    for name, value in sorted(module.state_dict().items(), key=lambda item: item[0]):
-        digest.update(name.encode("utf-8"))
-        if isinstance(value, torch.Tensor):
-            flat = value.detach().cpu().contiguous().reshape(-1)
-            digest.update(flat.view(torch.uint8).numpy())
-        else:  # a module's extra state: whatever it chose to save
-            digest.update(repr(value).encode("utf-8"))
-    return digest.hexdigest()
 
 
 def _git(repo: Path, *args: str) -> str | None:

@@ -1,21 +1,98 @@
-"""One continual-learning run: train task by task, evaluate every task after each, checkpoint, record."""
+"""One continual-learning run: train task by task, evaluate every task after each, checkpoint, record.
+
+The loop itself trains, evaluates, and saves the checkpoint and the results file together after each
+task. What else happens during a run hangs on it as a `RunObserver` (`benchmarks.engine.observers`),
+in the style of Avalanche's plugins: probing the backbone, logging to W&B, reporting to a Ray Tune trial.
+"""
 
 from __future__ import annotations
 
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from benchmarks.data.stream import TaskSplit, TokenizedSplits, build_benchmark
+from benchmarks.data.stream import TokenizedSplits, build_benchmark
 from benchmarks.engine import checkpoint
-from benchmarks.engine.config import RunConfig
 from benchmarks.engine.interrupt import Interrupted, critical
 from benchmarks.engine.logs import RUN_LOG, log, log_to
+from benchmarks.engine.observers import ProbeObserver, RunObserver, TaskCallback, WandbObserver
 from benchmarks.engine.progress import ProgressPlugin
 from benchmarks.engine.provenance import finished, provenance
-from benchmarks.engine.results import RESULTS_FILE, results_record, write_json_atomically
 from benchmarks.engine.strategy import RunFailed, build_strategy
-from benchmarks.probing import PROBES, Prober
+from benchmarks.models.task_split import TaskSplit
+from benchmarks.results import RESULTS_FILE, Progress, RunConfig, results_record, write_json_atomically
+
+
+class Run:
+    """A run in progress: its config, strategy, progress and where it writes."""
+
+    def __init__(self, config: RunConfig, task_split: TaskSplit, data: TokenizedSplits, run_dir: Path,
+                 observers: list[RunObserver], plugins: list, command: str, extra_record: dict | None):
+        self.config, self.task_split, self.run_dir = config, task_split, run_dir
+        self.method = config.declared
+        self.bench = build_benchmark(data, task_split, config.scenario, joint=self.method.joint)
+        self.tasks = len(self.bench.train_stream)
+        self.strategy = build_strategy(config, task_split, extra_plugins=[ProgressPlugin(config.run_name, self.tasks), *plugins])
+        self.origin = provenance(command, self.strategy.model.backbone)  # the backbone's weights as loaded, before training
+        self.observers, self.extra_record = observers, extra_record or {}
+        self.progress = Progress(started_at=self.origin["started_at"])
+        self.checkpoint = run_dir / checkpoint.FILE_NAME
+
+    def restore(self) -> None:
+        """Continues from the checkpoint, if there is one."""
+        if self.checkpoint.exists():
+            self.progress = checkpoint.restore(self.checkpoint, self.strategy)
+            if self.progress.started_at is None:  # a checkpoint older than the field
+                self.progress.started_at = self.origin["started_at"]
+            self.origin["started_at"] = self.progress.started_at
+            log.info(f"[{self.config.run_name}] resumed after task {len(self.progress.matrix)}/{self.tasks}")
+
+    def train_and_evaluate(self, task: int) -> TaskDone:
+        """Trains task `task`, then evaluates every task seen."""
+        experience = self.bench.train_stream[task]
+        start = time.perf_counter()
+        self.strategy.train(experience)
+        train_seconds = time.perf_counter() - start
+        # Tasks after this one have no head yet: their classes cannot be predicted, accuracy 0 by construction.
+        start = time.perf_counter()
+        self.strategy.accuracy = {}
+        self.strategy.eval(self.bench.test_stream[: self.seen(task)])
+        row = [self.strategy.accuracy.get(j, 0.0) for j in range(self.task_split.num_tasks)]
+        return TaskDone(row, train_seconds, time.perf_counter() - start, len(experience.dataset) * self.strategy.train_epochs)
+
+    def record(self, done: TaskDone) -> None:
+        self.progress.matrix.append(done.row)
+        self.progress.train_seconds += done.train_seconds
+        self.progress.eval_seconds += done.eval_seconds
+        self.progress.examples += done.examples
+
+    def seen(self, task: int) -> int:
+        return self.task_split.num_tasks if self.method.joint else task + 1
+
+    def save_task(self, status: str) -> dict:
+        """After a task: the checkpoint (none once the run has finished) and the results file."""
+        if status == "finished":
+            self.checkpoint.unlink(missing_ok=True)
+        else:
+            checkpoint.save(self.checkpoint, self.strategy, self.progress, self.config_record())
+        return self.save(status)
+
+    def save(self, status: str, error: str | None = None) -> dict:
+        """The results file as the run stands (mid-task: the checkpoint stays that of the last task)."""
+        plugin = self.strategy.method_plugin
+        stamped = finished(self.origin) if status in ("finished", "failed") else self.origin
+        record = results_record(self.config, self.progress, status, plugin.memory_bytes() if plugin else None, error,
+                                stamped)
+        record.update(self.extra_record)
+        write_json_atomically(self.run_dir / RESULTS_FILE, record)
+        return record
+
+    def config_record(self) -> dict:
+        return asdict(self.config)
+
+    def notify(self, hook: str, *args) -> None:
+        for observer in self.observers:
+            getattr(observer, hook)(self, *args)
 
 
 def run(config: RunConfig, task_split: TaskSplit, data: TokenizedSplits, run_dir: Path, **options) -> dict:
@@ -33,101 +110,68 @@ def train_and_evaluate(
 
     After every task the run checkpoints into `run_dir` and rewrites `results.json` with its
     status, so that `resume=True` continues from the last completed task and reproduces the
-    matrix of an uninterrupted run. `tracker` (a `reports.wandb_logging.WandbTracker`, or
-    None) logs the run to W&B. `command` (the invocation) goes into the provenance record.
+    matrix of an uninterrupted run. `tracker` (a `benchmarks.engine.wandb_logging.WandbTracker`,
+    or None) logs the run to W&B. `command` (the invocation) goes into the provenance record.
     `on_task(matrix)` is called after every task (a Ray Tune trial reports there); `extra_record` holds
     keys the results record carries besides the contract's (a tuned run's `selection`).
     """
-    method = config.declared
-    bench = build_benchmark(data, task_split, config.scenario, joint=method.joint)
-    T, num_experiences = task_split.num_tasks, len(bench.train_stream)
-    extra = [ProgressPlugin(config.run_name, num_experiences)]
-    if tracker:
-        extra.append(tracker.loss_logger())
-    strategy = build_strategy(config, task_split, extra_plugins=extra)
-    prober = config.probe_per_class and Prober(
-        data, task_split, config.scenario, config.probe_per_class, config.data_seed, config.eval_batch_size
-    )
-    origin = provenance(command, strategy.model.backbone)  # the backbone's weights as loaded, before training
-
+    observers = [
+        *([ProbeObserver(data, task_split, config)] if config.probe_per_class else []),
+        *([WandbObserver(tracker)] if tracker else []),
+        *([TaskCallback(on_task)] if on_task else []),
+    ]
     run_dir.mkdir(parents=True, exist_ok=True)
-    ckpt = run_dir / checkpoint.FILE_NAME
-    progress = {"matrix": [], "train_seconds": 0.0, "eval_seconds": 0.0, "examples": 0}
-    if prober:
-        progress.update(probing={name: [] for name in PROBES}, probe_seconds=0.0)
-    if resume and ckpt.exists():
-        progress = checkpoint.restore(ckpt, strategy)
-        log.info(f"[{config.run_name}] resumed after task {len(progress['matrix'])}/{num_experiences}")
-        origin["started_at"] = progress.get("started_at", origin["started_at"])
-    progress.setdefault("started_at", origin["started_at"])
-    matrix = progress["matrix"]
-    if tracker:
-        tags = list(dict.fromkeys([config.method, config.label, config.scenario, config.benchmark]))
-        # "label" (derpp-teacher, ...) is what the W&B Report groups runs by.
-        tracker.start(config.run_name, {**asdict(config), "label": config.label}, tags, run_dir, matrix, method.joint)
-
-    def save(status: str, error: str | None = None) -> dict:
-        plugin = strategy.method_plugin
-        stamped = finished(origin) if status in ("finished", "failed") else origin
-        record = results_record(config, progress, status, plugin.memory_bytes() if plugin else None, error, stamped)
-        record.update(extra_record or {})
-        write_json_atomically(run_dir / RESULTS_FILE, record)
-        return record
-
+    current = Run(config, task_split, data, run_dir, observers, [tracker.loss_logger()] if tracker else [], command,
+                  extra_record)
+    if resume:
+        current.restore()
+    current.notify("started")
+    record = None
     try:
-        for i, experience in enumerate(bench.train_stream):
-            if i < len(matrix):
-                continue
-            start = time.perf_counter()
-            strategy.train(experience)
-            train_time = time.perf_counter() - start
-            # Tasks after i have no head yet: their classes cannot be predicted, accuracy 0 by construction.
-            seen = T if method.joint else i + 1
-            start = time.perf_counter()
-            strategy.accuracy = {}
-            strategy.eval(bench.test_stream[:seen])
-            eval_time = time.perf_counter() - start
-            row = [strategy.accuracy.get(j, 0.0) for j in range(T)]
-            probe_rows, probe_time = prober.probe(strategy) if prober else ({}, 0.0)
-            last_task = i + 1 == num_experiences
-            with critical():  # progress, checkpoint and results file change together
-                matrix.append(row)
-                progress["train_seconds"] += train_time
-                progress["eval_seconds"] += eval_time
-                progress["examples"] += len(experience.dataset) * strategy.train_epochs
-                for name, probe_row in probe_rows.items():
-                    progress["probing"][name].append(probe_row)
-                if prober:
-                    progress["probe_seconds"] += probe_time
-                if last_task:
-                    results = save("finished")
-                    ckpt.unlink(missing_ok=True)
-                else:
-                    checkpoint.save(ckpt, strategy, progress, asdict(config))
-                    results = save("stopped" if stop_after_task == i + 1 else "running")
-            if tracker:
-                tracker.log_task(matrix, method.joint)
-            if on_task:
-                on_task(matrix)
-            seen_accs = " ".join(f"{a:.2f}" for a in row[:seen])
-            probed = f" probe {sum(probe_rows['linear'][:seen]) / seen:.3f}" if prober else ""
-            log.info(
-                f"[{config.run_name}] task {i + 1}/{num_experiences}: seen-task accuracy {sum(row[:seen]) / seen:.3f} "
-                f"({seen_accs}){probed} train {progress['train_seconds']:.1f}s"
-            )
-            if stop_after_task == i + 1 and not last_task:
-                log.info(f"[{config.run_name}] stopped after task {i + 1} (--stop-after-task); --resume continues it")
+        for task in range(len(current.progress.matrix), current.tasks):
+            done = current.train_and_evaluate(task)
+            current.notify("evaluated", task)
+            last = task + 1 == current.tasks
+            status = "finished" if last else "stopped" if stop_after_task == task + 1 else "running"
+            with critical():  # the progress, the checkpoint and the results file change together
+                current.record(done)
+                current.notify("recording", task)
+                record = current.save_task(status)
+            current.notify("saved", task)
+            log_task(current, task, done.row)
+            if status == "stopped":
+                log.info(f"[{config.run_name}] stopped after task {task + 1} (--stop-after-task); --resume continues it")
                 break
     except RunFailed as e:
         with critical():
-            results = save("failed", str(e))
-        if tracker:
-            tracker.finish(results, method.joint, run_dir / RESULTS_FILE)
+            record = current.save("failed", str(e))
+        current.notify("ended", record)
         raise
     except Interrupted:
         with critical():
-            save("stopped")
+            current.save("stopped")
         raise
-    if tracker:
-        tracker.finish(results, method.joint, run_dir / RESULTS_FILE)
-    return results
+    if record is not None:
+        current.notify("ended", record)
+    return record
+
+
+def log_task(run: Run, task: int, row: list[float]) -> None:
+    seen = run.seen(task)
+    accuracies = " ".join(f"{a:.2f}" for a in row[:seen])
+    probing = run.progress.probing
+    probed = f" probe {sum(probing['linear'][-1][:seen]) / seen:.3f}" if probing else ""
+    log.info(
+        f"[{run.config.run_name}] task {task + 1}/{run.tasks}: seen-task accuracy {sum(row[:seen]) / seen:.3f} "
+        f"({accuracies}){probed} train {run.progress.train_seconds:.1f}s"
+    )
+
+
+@dataclass(frozen=True)
+class TaskDone:
+    """A task trained and evaluated, not yet recorded."""
+
+    row: list[float]  # accuracy on each task
+    train_seconds: float
+    eval_seconds: float
+    examples: int  # training examples seen, epochs counted

@@ -16,8 +16,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 from benchmarks import metrics
-from benchmarks.engine.config import RunConfig
-from benchmarks.engine.results import write_json_atomically
+from benchmarks.results import RunConfig, trained_every_task, write_json_atomically
 from benchmarks.settings import TRAINING, product, tunable
 from benchmarks.errors import UsageError
 
@@ -44,11 +43,6 @@ def with_setting(config: RunConfig, setting: dict, variant: str) -> RunConfig:
     training = {k: v for k, v in setting.items() if k in TRAINING}
     return replace(config, **training, hp={**config.hp, **{k: v for k, v in setting.items() if k not in TRAINING}},
                    variant=variant)
-
-
-def trained_every_task(trials: list[dict], tasks: int) -> list[dict]:
-    """The trials the choice is made among: neither stopped by ASHA nor failed."""
-    return [t for t in trials if t["tasks"] == tasks and t["error"] is None]
 
 
 def trial_name(setting: dict) -> str:

@@ -13,10 +13,10 @@ import torch
 from avalanche.training.plugins import EvaluationPlugin
 from avalanche.training.templates import SupervisedTemplate
 
-from benchmarks.data.stream import TaskSplit
-from benchmarks.engine.config import RunConfig
+from benchmarks.results import RunConfig
 from benchmarks.models.loading import load_model
 from benchmarks.models.output_space import output_space
+from benchmarks.models.task_split import TaskSplit
 from methods.declare import RunContext
 
 

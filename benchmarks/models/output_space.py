@@ -20,7 +20,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from benchmarks.data.stream import TaskSplit
+from benchmarks.models.task_split import TaskSplit
 
 
 class OutputSpace:
