@@ -1,6 +1,6 @@
-"""The command line: its options (each method's derived from its declaration), the protocol's defaults, the
-checks that refuse what cannot run, and the typed request (`benchmarks.engine.request.GridRequest`) it
-hands to the engine. Only this module and run_benchmark.py read an argparse Namespace.
+"""The command line's parser (each method's options derived from its declaration) and the checks that
+refuse, on the typed request, what cannot run. run_benchmark.py parses with it, turns the arguments into a
+`benchmarks.request.GridRequest`, and hands that over; no module here reads an argparse Namespace.
 """
 
 from __future__ import annotations
@@ -8,13 +8,11 @@ from __future__ import annotations
 import argparse
 import sys
 import textwrap
-from dataclasses import fields
 
 from benchmarks.results import default
-from benchmarks.engine.request import ChosenMethod, GridRequest, Stream
 from benchmarks.errors import UsageError
-from benchmarks.method_registry import is_file, load_file, method as declared_method, suite_methods
-from benchmarks.settings import TRAINING, parse
+from benchmarks.method_registry import is_file, load_file, suite_methods
+from benchmarks.request import GridRequest
 from methods.declare import Method, flag
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -191,22 +189,6 @@ def add_method_options(p: argparse.ArgumentParser, known: dict[str, Method]) -> 
                                **typed)
 
 
-def parse_args(argv=None) -> argparse.Namespace:
-    """The CLI's arguments, with the protocol applied (see `apply_protocol`)."""
-    argv = sys.argv[1:] if argv is None else list(argv)
-    try:
-        files = method_files(argv)
-        parser = build_parser(files=files)
-        args = parser.parse_args(argv)
-        args.method_sources = dict(zip((load_file(f).name for f in files), map(absolute, files)))
-        args.methods = [load_file(m).name if is_file(m) else m for m in args.methods]
-        apply_protocol(args, given_flags(args, argv, files))
-    except UsageError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
-    return args
-
-
 def method_files(argv: list[str]) -> list[str]:
     """The method files --methods names (read before the full parser exists: they add options to it)."""
     early = argparse.ArgumentParser(add_help=False)
@@ -214,159 +196,73 @@ def method_files(argv: list[str]) -> list[str]:
     return [m for m in early.parse_known_args(argv)[0].methods if is_file(m)]
 
 
-def absolute(path: str) -> str:
-    from pathlib import Path
-
-    return str(Path(path).resolve())
-
-
-def given_flags(args: argparse.Namespace, argv, files=()) -> set[str]:
-    """The names of the options the command line gave (whatever their value)."""
-    unset = object()
-    quiet = build_parser(files=files)
-    quiet.set_defaults(**dict.fromkeys(vars(args), unset))
-    return {name for name, value in vars(quiet.parse_args(argv)).items() if value is not unset}
-
-
-class ProtocolValueParser(ArgumentParser):
-    """Reads a protocol's run setting as its flag would be read: a bad value is a UsageError."""
+class StrictParser(ArgumentParser):
+    """Reads a value as its flag would, for a protocol's run settings: a bad value is a UsageError."""
 
     def error(self, message):
         raise UsageError(message)
 
 
-def apply_protocol(args: argparse.Namespace, given: set[str]) -> None:
-    """Makes the protocol's settings (`--protocol`, default suite) the defaults of `args`.
+def flag_reader():
+    """`read(name, value)`: `value` (one or a list) as flag `name` would read it."""
+    strict = build_parser(StrictParser)
 
-    Run settings it fixes are set where no flag was given (a substitute where the protocol names
-    one); its training and method values become each method's defaults (`args.protocol_values`).
-    Every given flag that differs from the protocol, and every substitute, is a deviation:
-    `args.protocol_record` holds them per method, for results.json.
-    """
-    from benchmarks.protocol import DEFAULT, deviation, load
-
-    protocol = load(args.protocol or DEFAULT)
-    if "select_on" in given and not protocol.selectable:
-        raise UsageError(f"--protocol {protocol.name} fixes its hyper-parameters as published: drop --select-on "
-                         "(protocols der and suite select on validation)")
-    strict = build_parser(ProtocolValueParser)
-
-    def flag_value(name: str, value):
+    def read(name: str, value):
         values = value if isinstance(value, list) else [value]
-        try:
-            return getattr(strict.parse_args([flag(name), *map(str, values)]), name)
-        except UsageError as e:
-            raise UsageError(f"protocol {protocol.name}: {name}: {e}") from None
+        return getattr(strict.parse_args([flag(name), *map(str, values)]), name)
 
-    shared = []
-    if protocol.benchmarks and args.benchmark not in protocol.benchmarks:
-        shared.append(deviation("benchmark", " | ".join(protocol.benchmarks), args.benchmark, "flag"))
-    for name, value in protocol.run_settings(args.benchmark).items():
-        value = flag_value(name, value)
-        if name in given:
-            if getattr(args, name) != value:
-                shared.append(deviation(name, value, getattr(args, name), "flag"))
-        elif name in protocol.substitutes:
-            setattr(args, name, flag_value(name, protocol.substitutes[name]))
-            shared.append(deviation(name, value, getattr(args, name), "substitution"))
-        else:
-            setattr(args, name, value)
-    args.protocol_values, deviations = {}, {}
-    for name in dict.fromkeys(args.methods):
-        method = declared_method(name, args.method_sources.get(name))
-        values = protocol.values(method, args.benchmark)
-        args.protocol_values[name] = values
-        deviations[name] = list(shared)
-        for setting, value in values.items():
-            if getattr(args, setting) is not None:
-                used = [parse(setting, v, method) for v in getattr(args, setting)]
-                if used != [value]:
-                    deviations[name].append(deviation(setting, value, used[0] if len(used) == 1 else used, "flag"))
-    args.protocol_record = {"name": protocol.name, "sha256": protocol.sha256, "deviations": deviations}
+    return read
 
 
-def chosen(args: argparse.Namespace) -> dict[str, Method]:
-    return {name: declared_method(name, args.method_sources.get(name)) for name in dict.fromkeys(args.methods)}
+POSITIVE = ("eval_batch_size", "stop_after_task", "workers", "probe_per_class", "budget", "search_limit_per_class")
+POSITIVE_DATA = ("tasks", "classes", "limit_per_class", "max_length")
 
 
-def check(args: argparse.Namespace) -> None:
+def check(request: GridRequest) -> None:
     """Reject what cannot run before anything is loaded or written."""
     from benchmarks.models.loading import check_head_fits_backbone
 
-    methods = chosen(args)
-    check_head_fits_backbone(args.head, args.backbone)
-    for method in methods.values():
-        for scenario in args.scenario:
-            refusal = method.refusal(scenario, args.head)
+    stream = request.stream
+    check_head_fits_backbone(stream.head, stream.backbone)
+    for chosen in request.methods:
+        for scenario in request.scenarios:
+            refusal = chosen.method.refusal(scenario, stream.head)
             if refusal:
                 raise UsageError(refusal)
-    if args.head == "lm" and args.probe:
+    if stream.head == "lm" and request.probe_per_class is not None:
         raise UsageError("--probe fits probes on pooled encoder features: --head lm has none, drop --probe")
-    for name in ("tasks", "classes", "eval_batch_size", "limit_per_class", "max_length", "stop_after_task", "workers",
-                 "probe_per_class", "budget", "search_limit_per_class"):
-        value = getattr(args, name)
+    for name in (*POSITIVE_DATA, *POSITIVE):
+        value = getattr(stream if name in POSITIVE_DATA else request, name)
         if value is not None and value < 1:
             raise UsageError(f"{flag(name)} must be positive, got {value}")
-    check_method_options(args, methods)
-    if args.select_on and args.eval_split == "val":
+    check_method_options(request)
+    if request.select_on and stream.eval_split == "val":
         raise UsageError("--select-on val chooses settings on val and measures them on test: drop --eval-split val")
-    if not 0 < args.val_fraction < 1:
-        raise UsageError(f"--val-fraction must be between 0 and 1 (exclusive), got {args.val_fraction}")
-    if args.prompt_template is not None:
+    if not 0 < stream.val_fraction < 1:
+        raise UsageError(f"--val-fraction must be between 0 and 1 (exclusive), got {stream.val_fraction}")
+    if stream.prompt_template is not None:
         from benchmarks.models.generative import check_template
 
-        check_template(args.prompt_template)
+        check_template(stream.prompt_template)
 
 
-def check_method_options(args: argparse.Namespace, methods: dict[str, Method]) -> None:
-    """Each value parsed as its option takes it, each method's own checks, and no flag that none of
-    --methods uses: it would silently change nothing."""
-    known = {**suite_methods(), **methods}
-    for name in [*TRAINING, *dict.fromkeys(n for m in known.values() for n in m.options())]:
-        for value in getattr(args, name, None) or ():
-            parse(name, value, owner(name, known))
+def check_method_options(request: GridRequest) -> None:
+    """Each method's own checks, and no option that none of --methods uses: it would silently change nothing."""
+    methods = {c.name: c.method for c in request.methods}
     for method in methods.values():
-        refusal = method.check and method.check(given_values(args, method), args.head)
+        given = {name: request.given[name] for name in method.options() if name in request.given}
+        refusal = method.check and method.check(given, request.stream.head)
         if refusal:
             raise UsageError(refusal)
-    for name in dict.fromkeys(n for m in known.values() for n in m.options()):
-        if getattr(args, name, None) is not None and not any(name in m.options() for m in methods.values()):
-            owners = [m.name for m in known.values() if name in m.options()]
+    known = {**suite_methods(), **methods}
+    for name in request.given:
+        owners = [m.name for m in known.values() if name in m.options()]
+        if owners and not any(name in m.options() for m in methods.values()):
             raise UsageError(
-                f"{flag(name)} is an option of {', '.join(owners)}, and --methods ({' '.join(args.methods)}) runs none of them"
+                f"{flag(name)} is an option of {', '.join(owners)}, and --methods ({' '.join(methods)}) runs none of them"
             )
 
 
-def given_values(args: argparse.Namespace, method: Method) -> dict[str, list]:
-    """`method`'s options given as flags: name -> the values given."""
-    return {name: getattr(args, name) for name in method.options() if getattr(args, name) is not None}
-
-
-def request(args: argparse.Namespace, command: str) -> GridRequest:
-    """The typed request the engine runs."""
-    from benchmarks.settings import load_grid_file
-
-    methods = chosen(args)
-    names = [*TRAINING, *dict.fromkeys(n for m in methods.values() for n in m.options())]
-    record = args.protocol_record
-    return GridRequest(
-        stream=Stream(**{f.name: getattr(args, f.name) for f in fields(Stream)}),
-        methods=tuple(
-            ChosenMethod(method, args.method_sources.get(name), args.protocol_values[name], tuple(record["deviations"][name]))
-            for name, method in methods.items()
-        ),
-        given={name: [parse(name, v, owner(name, methods)) for v in getattr(args, name)] if getattr(args, name) else None
-               for name in names},
-        grid_file=load_grid_file(args.grid, methods) if args.grid else {},
-        protocol={"name": record["name"], "sha256": record["sha256"]},
-        scenarios=tuple(dict.fromkeys(args.scenario)), seeds=tuple(dict.fromkeys(args.seeds)),
-        probe_per_class=args.probe_per_class if args.probe else None, command=command,
-        **{f.name: getattr(args, f.name) for f in fields(GridRequest)
-           if f.name in ("pooling", "lm_eval", "eval_batch_size", "device", "precision", "output", "resume", "overwrite",
-                         "stop_after_task", "select_on", "budget", "select_by", "search_limit_per_class", "workers",
-                         "ray_address", "wandb", "wandb_project", "wandb_entity", "wandb_group")},
-    )
-
-
 def owner(name: str, methods: dict[str, Method]) -> Method | None:
+    """The method among `methods` that has option `name` (None: a training value)."""
     return next((m for m in methods.values() if name in m.options()), None)

@@ -1,17 +1,18 @@
 """A protocol: a published setting as data (`benchmarks/protocols/NAME.yaml`), read and checked.
 
 The schema is documented in docs/protocols.md. `run_benchmark.py --protocol NAME` (or a path to a
-.yaml file) makes a protocol's settings the defaults of a run; flags that differ are deviations.
+.yaml file) makes a protocol's settings the defaults of a run (`apply`); flags that differ are deviations.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from benchmarks.errors import UsageError
 from benchmarks.method_registry import suite_methods
+from benchmarks.request import GridRequest
 from benchmarks.settings import names, parse, tunable
 from methods.declare import Method
 
@@ -153,3 +154,48 @@ def _check_row(row, where: str) -> None:
         raise UsageError(f"{where}: unknown metric {row['metric']!r} (use one of {', '.join(SUMMARY_KEYS)})")
     if isinstance(row["value"], bool) or not isinstance(row["value"], (int, float)):
         raise UsageError(f"{where}: value must be a number (percent), got {row['value']!r}")
+
+
+def apply(request: GridRequest, name: str | None, given: set[str], read_flag) -> GridRequest:
+    """`request` with protocol `name`'s settings (default: suite) as its defaults.
+
+    Run settings it fixes are set where no flag was given (a substitute where the protocol names one);
+    its training and method values become each method's defaults (`ChosenMethod.protocol_values`).
+    Every given flag that differs from the protocol, and every substitute, is a deviation, kept per
+    method for results.json. `given`: the names of the flags given; `read_flag(name, value)` reads a
+    value as its flag would (a bad one is a UsageError).
+    """
+    protocol = load(name or DEFAULT)
+    if "select_on" in given and not protocol.selectable:
+        raise UsageError(f"--protocol {protocol.name} fixes its hyper-parameters as published: drop --select-on "
+                         "(protocols der and suite select on validation)")
+
+    def flag_value(setting: str, value):
+        try:
+            return read_flag(setting, value)
+        except UsageError as e:
+            raise UsageError(f"protocol {protocol.name}: {setting}: {e}") from None
+
+    benchmark, shared = request.stream.benchmark, []
+    if protocol.benchmarks and benchmark not in protocol.benchmarks:
+        shared.append(deviation("benchmark", " | ".join(protocol.benchmarks), benchmark, "flag"))
+    for setting, value in protocol.run_settings(benchmark).items():
+        value = flag_value(setting, value)
+        if setting in given:
+            if request.setting(setting) != value:
+                shared.append(deviation(setting, value, request.setting(setting), "flag"))
+        elif setting in protocol.substitutes:
+            request = request.with_setting(setting, flag_value(setting, protocol.substitutes[setting]))
+            shared.append(deviation(setting, value, request.setting(setting), "substitution"))
+        else:
+            request = request.with_setting(setting, value)
+    methods = []
+    for chosen in request.methods:
+        values = protocol.values(chosen.method, benchmark)
+        deviations = list(shared)
+        for setting, value in values.items():
+            used = request.given.get(setting)
+            if used is not None and used != [value]:
+                deviations.append(deviation(setting, value, used[0] if len(used) == 1 else used, "flag"))
+        methods.append(replace(chosen, protocol_values=values, deviations=tuple(deviations)))
+    return replace(request, methods=tuple(methods), protocol={"name": protocol.name, "sha256": protocol.sha256})

@@ -109,10 +109,10 @@ CASES = {
         ["--benchmark", "{tiny}", "--tasks", "3", "--output", "{tiny}/out"],
         "output directory {tiny}/out is not writable (Not a directory): choose another --output",
     ),
-    "results exist": (
+    "results exist": (  # not a results file of this suite, even: --resume would not touch it either
         ["--benchmark", "{tiny}", "--tasks", "3"],
-        "{output}/tiny-cil-finetune-seed0/results.json exists (finished): --resume skips finished runs and continues the others, "
-        "--overwrite starts over",
+        "{output}/tiny-cil-finetune-seed0/results.json is not a results file of this suite (no 'method'): delete "
+        "{output}/tiny-cil-finetune-seed0 to start that run over",
     ),
     "resume and overwrite": (["--resume", "--overwrite"], "argument --overwrite: not allowed with argument --resume (see --help)"),
 }

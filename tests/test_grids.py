@@ -24,10 +24,10 @@ def csv_path(tmp_path_factory):
 
 def configs(*argv: str):
     """The run configs of an invocation, without running it."""
-    args = run_benchmark.parse_args(list(argv))
+    request = run_benchmark.parse_args(list(argv))
     stream = SimpleNamespace(spec=SimpleNamespace(name="b"), task_split=split_classes(list("abcd"), 2), max_length=24,
                              val_fraction=None)
-    return run_configs(run_benchmark.request(args, ""), stream, "cpu", None)
+    return run_configs(request, stream, "cpu", None)
 
 
 def test_a_2x2_value_grid_runs_4_distinct_settings_and_reports_4(csv_path, tmp_path):

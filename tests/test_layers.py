@@ -1,8 +1,8 @@
 """No import runs back up a layer: each package module imports only its own layer and the ones below.
 
 From the bottom: errors and metrics; the models; the data; the methods; the baselines; what names
-methods and settings (the method registry, settings, protocols, probing, the results contract); the
-reports; the engine; the command lines. Imports inside functions count too.
+methods and settings (the method registry, settings, the typed request, protocols, probing, the results
+contract); the reports; the engine; the command lines. Imports inside functions count too.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ LAYERS = [
     ("benchmarks.data",),
     ("methods",),
     ("baselines",),
-    ("benchmarks.method_registry", "benchmarks.settings", "benchmarks.protocol", "benchmarks.probing", "benchmarks.results"),
+    ("benchmarks.method_registry", "benchmarks.settings", "benchmarks.request", "benchmarks.protocol", "benchmarks.probing",
+     "benchmarks.results"),
     ("reports",),
     ("benchmarks.engine",),
     ("benchmarks.cli", "benchmarks.cli_reference", "benchmarks.speed", "run_benchmark"),

@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 from benchmarks.engine.lock import hold
 from benchmarks.engine.logs import GRID_LOG, log, log_to
 from benchmarks.engine.plan import plan_runs, protocol_record, run_configs
-from benchmarks.engine.request import GridRequest
+from benchmarks.request import GridRequest
 from benchmarks.results import RESULTS_FILE
 from benchmarks.errors import OutputUnwritable, UsageError, unwritable
 

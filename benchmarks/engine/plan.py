@@ -10,7 +10,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from benchmarks.engine import checkpoint
-from benchmarks.engine.request import ChosenMethod, GridRequest
+from benchmarks.request import ChosenMethod, GridRequest
 from benchmarks.results import RESULTS_FILE, RunConfig, Unreadable, default, read_results, recorded_config
 from benchmarks.errors import UsageError
 from benchmarks.settings import TRAINING, method_space, product, variant_names

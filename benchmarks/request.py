@@ -1,9 +1,9 @@
-"""What an invocation asks for, typed: the CLI builds it from its arguments and hands it over, so that no
-module below the CLI reads an argparse Namespace."""
+"""What an invocation asks for, typed: the CLI (run_benchmark.py) builds it from its arguments, the
+protocol fills in its defaults, and the engine runs it; no module below the CLI reads an argparse Namespace."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from methods.declare import Method
 
@@ -51,9 +51,9 @@ class GridRequest:
 
     stream: Stream
     methods: tuple[ChosenMethod, ...]
-    given: dict  # training and method values given as flags: name -> [values], None where not given
+    given: dict  # training and method values given as flags: name -> [values] (names not given are absent)
     grid_file: dict = field(default_factory=dict)  # method -> {name: [values]} from --grid FILE.yaml
-    protocol: dict = field(default_factory=dict)  # name and sha256 of the protocol file
+    protocol: dict = field(default_factory=dict)  # name and sha256 of the protocol file (set when it is applied)
     scenarios: tuple[str, ...] = ("cil",)
     seeds: tuple[int, ...] = (0,)
     pooling: str = "mean"
@@ -77,3 +77,17 @@ class GridRequest:
     wandb_entity: str | None = None
     wandb_group: str | None = None
     command: str = ""  # the invocation, for provenance
+
+    def setting(self, name: str):
+        """A run setting by its flag's name (`benchmarks.protocol.RUN_SETTINGS`), as the flag gives it."""
+        if name in ("scenario", "seeds"):
+            return list(self.scenarios if name == "scenario" else self.seeds)
+        return getattr(self.stream, name) if hasattr(self.stream, name) else getattr(self, name)
+
+    def with_setting(self, name: str, value) -> GridRequest:
+        """This request with run setting `name` (a flag's name) set to `value`, as the flag would read it."""
+        if name in ("scenario", "seeds"):
+            return replace(self, **{"scenarios" if name == "scenario" else "seeds": tuple(dict.fromkeys(value))})
+        if hasattr(self.stream, name):
+            return replace(self, stream=replace(self.stream, **{name: value}))
+        return replace(self, **{name: value})
