@@ -16,8 +16,10 @@ from pathlib import Path
 from benchmarks.errors import UsageError, first_line
 from methods.declare import Method
 
-# In the report's order: the lower bound, the regularizer, the replay methods, SEQ*, the upper bound.
-BUILT_IN = ("baselines.finetune", "baselines.lwf", "methods.er", "methods.derpp", "baselines.seq_star", "baselines.joint")
+# In the report's order: the lower bound, the regularizers, the replay methods, parameter-efficient
+# fine-tuning, SEQ*, the upper bound.
+BUILT_IN = ("baselines.finetune", "baselines.lwf", "methods.er", "methods.derpp", "methods.lora",
+            "methods.prompt_tuning", "baselines.seq_star", "baselines.joint")
 ENTRY_POINT_GROUP = "clbench.methods"
 
 

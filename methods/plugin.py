@@ -15,7 +15,9 @@ named in `READS` and `WRITES` (tested in tests/test_contract.py):
   `add_loss` in `before_backward`;
 - a plugin may set `train_epochs` in `before_training_exp` (SEQ*'s warm-up task), and freeze
   parts of `model` (requires_grad, eval mode); `allocates_all_heads` asks the strategy for every
-  task's head before task 1.
+  task's head before task 1;
+- `prepare_model` may change the freshly loaded model once, when the strategy is built (peft's
+  adapters), before any optimizer or checkpoint sees it.
 """
 
 from __future__ import annotations
@@ -39,6 +41,9 @@ class MethodPlugin(SupervisedPlugin):
         """`loss += weight * term`, with the term recorded (detached) for the progress bar and W&B."""
         strategy.loss_terms[name] = term.detach()
         strategy.loss = strategy.loss + weight * term
+
+    def prepare_model(self, model) -> None:
+        """Changes the freshly loaded model before the strategy is built on it; nothing by default."""
 
     def checkpoint_state(self) -> dict | None:
         """What a resumed run needs to continue at a task boundary (None: nothing)."""

@@ -42,6 +42,8 @@ class ContinualStrategy(SupervisedTemplate):
         self.config = config
         self.task_split = task_split
         self.method_plugin = method_plugin
+        if method_plugin is not None:
+            method_plugin.prepare_model(model)  # before the optimizers and a restored checkpoint see it
         self.output_space = output_space(model, config.scenario, task_split)
         self.num_new = 0  # rows of the current batch that come from the stream (the rest is replay)
         self.loss_terms: dict = {}
