@@ -185,7 +185,8 @@ def add_method_options(p: argparse.ArgumentParser, known: dict[str, Method]) -> 
             kind = option.kind
             # Choices and switches stay strings: `benchmarks.settings.parse` says what they may be.
             typed = {} if isinstance(kind, tuple) or kind == "switch" else {"type": int if kind in ("count", "count0") else float}
-            group.add_argument(flag(name), nargs="+", metavar=option.metavar, help=shown(option.help, option.shown or value),
+            metavar = option.metavar or ("{" + ",".join(kind) + "}" if isinstance(kind, tuple) else None)
+            group.add_argument(flag(name), nargs="+", metavar=metavar, help=shown(option.help, option.shown or value),
                                **typed)
 
 

@@ -18,7 +18,8 @@ from methods.declare import Method
 
 # In the report's order: the lower bound, the regularizers, the replay methods, parameter-efficient
 # fine-tuning, SEQ*, the upper bound.
-BUILT_IN = ("baselines.finetune", "baselines.lwf", "methods.er", "methods.derpp", "methods.lora",
+BUILT_IN = ("baselines.finetune", "baselines.lwf", "methods.ewc", "methods.online_ewc", "methods.si", "methods.er",
+            "methods.derpp", "methods.er_ace", "methods.er_ncm", "methods.agem", "methods.gdumb", "methods.lora",
             "methods.prompt_tuning", "baselines.seq_star", "baselines.joint")
 ENTRY_POINT_GROUP = "clbench.methods"
 

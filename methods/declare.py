@@ -16,7 +16,7 @@ from dataclasses import MISSING, dataclass, field, fields
 from benchmarks.errors import UsageError
 
 # The kinds of value an option takes: each parses a CLI string or a YAML scalar and checks its range.
-KINDS = ("rate", "weight", "count", "count0", "temperature", "switch")
+KINDS = ("rate", "weight", "positive", "fraction", "count", "count0", "temperature", "switch")
 SWITCH = {"yes": True, "true": True, "on": True, "no": False, "false": False, "off": False}
 
 
@@ -70,6 +70,7 @@ class Method:
     # The training values --select-on val searches (options may be named here too: the order is the draw's).
     search: dict = field(default_factory=lambda: dict(LEARNING_RATES))
     heads: tuple[str, ...] = ("linear", "cosine", "lm")
+    heads_why: str = ""  # why the heads it does not run on are refused
     head: str | None = None  # the head its recipe fixes (SEQ*: cosine), whatever --head says
     scenarios: tuple[str, ...] = ("cil", "til")
     keeps_examples: bool = False  # it stores examples of the stream (its memory is reported)
@@ -106,7 +107,8 @@ class Method:
     def refusal(self, scenario: str, head: str) -> str | None:
         """Why this method cannot run `scenario` on the `--head` given, or None."""
         if head not in self.heads:
-            return f"{self.name} runs on the {' and '.join(self.heads)} heads, not --head {head}"
+            why = f": {self.heads_why}" if self.heads_why else ""
+            return f"{self.name} runs on the {' and '.join(self.heads)} heads, not --head {head}{why}"
         if scenario not in self.scenarios:
             return f"{self.name} runs {' and '.join(s.upper() for s in self.scenarios)}, not --scenario {scenario}"
         return None
@@ -146,6 +148,8 @@ def parse(name: str, kind, value):
         raise UsageError(f"{flag(name)} must be a finite number, got {number}")
     if kind in ("rate", "weight") and number < 0:
         raise UsageError(f"{flag(name)} must not be negative, got {number}")
-    if kind == "temperature" and number <= 0:
+    if kind in ("temperature", "positive") and number <= 0:
         raise UsageError(f"{flag(name)} must be positive, got {number}")
+    if kind == "fraction" and not 0 < number <= 1:
+        raise UsageError(f"{flag(name)} must be in (0, 1], got {number}")
     return number

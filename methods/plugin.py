@@ -11,8 +11,10 @@ named in `READS` and `WRITES` (tested in tests/test_contract.py):
   candidates, DER's MSE and LwF's distillation groups, for every head x scenario, so a plugin
   never branches on the head or the scenario;
 - `autocast()` is the run's precision context, for a plugin's own forward passes (a teacher);
-- a plugin appends rows by replacing `mbatch` in `before_forward`, and adds its loss terms with
-  `add_loss` in `before_backward`;
+- a plugin appends rows by replacing `mbatch` in `before_forward`, may mask the new rows' logits by
+  replacing `mb_output` in `after_forward` (ER-ACE), and adds its loss terms with `add_loss` in
+  `before_backward`;
+- `predict` is the evaluation's prediction: the model's own, unless the method classifies otherwise (NCM);
 - a plugin may set `train_epochs` in `before_training_exp` (SEQ*'s warm-up task), and freeze
   parts of `model` (requires_grad, eval mode); `allocates_all_heads` asks the strategy for every
   task's head before task 1;
@@ -29,7 +31,7 @@ READS = frozenset({
     "model", "device", "clock", "experience", "mbatch", "mb_x", "mb_y", "mb_task_id", "mb_output",
     "num_new", "loss", "loss_terms", "output_space", "autocast", "train_epochs",
 })
-WRITES = frozenset({"mbatch", "loss", "train_epochs"})
+WRITES = frozenset({"mbatch", "mb_output", "loss", "train_epochs"})
 
 
 class MethodPlugin(SupervisedPlugin):
@@ -41,6 +43,10 @@ class MethodPlugin(SupervisedPlugin):
         """`loss += weight * term`, with the term recorded (detached) for the progress bar and W&B."""
         strategy.loss_terms[name] = term.detach()
         strategy.loss = strategy.loss + weight * term
+
+    def predict(self, model, ids: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
+        """Class ids of `ids` among the `allowed` ones ([batch, classes] mask)."""
+        return model.predict(ids, allowed)
 
     def prepare_model(self, model) -> None:
         """Changes the freshly loaded model before the strategy is built on it; nothing by default."""

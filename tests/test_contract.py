@@ -46,6 +46,7 @@ CASES = [
     ("derpp", "cil", "linear", {"derpp_logits": "stored"}), ("derpp", "til", "linear", {"derpp_logits": "teacher"}),
     ("derpp", "cil", "lm", {"derpp_logits": "stored"}), ("derpp", "til", "lm", {"derpp_logits": "teacher"}),
     ("lwf", "cil", "linear", {}), ("lwf", "til", "lm", {}),
+    ("er-ace", "cil", "linear", {}), ("er-ncm", "til", "linear", {"buffer_policy": "class-balanced"}),
 ]
 
 

@@ -31,6 +31,19 @@ class RunFailed(Exception):
     """A run that cannot go on, e.g. a non-finite loss; the rest of the grid can."""
 
 
+class OutputSpaceLoss:
+    """Avalanche's `criterion(output, y)` for the run's output space, which Avalanche's own plugins call
+    with `model(x)` (EWC's Fisher pass, A-GEM's reference gradient): in TIL an example's task is
+    its class's task, so the target alone gives the head that scores it."""
+
+    def __init__(self, space, task_split: TaskSplit):
+        self.space = space
+        self.task_of = task_split.task_of_class()
+
+    def __call__(self, output: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return self.space.loss(output, y, self.task_of.to(y.device)[y])
+
+
 class ContinualStrategy(SupervisedTemplate):
     """Naive training plus growing heads, new-rows-only loss and per-experience accuracy.
 
@@ -52,7 +65,7 @@ class ContinualStrategy(SupervisedTemplate):
         super().__init__(
             model=model,
             optimizer=torch.optim.AdamW(model.parameters(), lr=config.lr),
-            criterion=torch.nn.CrossEntropyLoss(),
+            criterion=OutputSpaceLoss(self.output_space, task_split),
             train_mb_size=config.batch_size,
             train_epochs=config.epochs,
             eval_mb_size=config.eval_batch_size,
@@ -120,7 +133,9 @@ class ContinualStrategy(SupervisedTemplate):
                 candidates = self.output_space.candidates(self.mb_task_id, self.model.num_classes)
                 candidates[:, sum(self.task_split.task_sizes[: self.trained_tasks]):] = False  # pre-allocated heads
                 with self.autocast():
-                    predicted = self.model.predict(self.mb_x, candidates)
+                    plugin = self.method_plugin
+                    predicted = (plugin.predict(self.model, self.mb_x, candidates) if plugin
+                                 else self.model.predict(self.mb_x, candidates))
                 self._after_eval_forward(**kwargs)
                 correct += int((predicted == self.mb_y).sum())
                 total += len(self.mb_y)
