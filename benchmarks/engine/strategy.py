@@ -15,6 +15,7 @@ from avalanche.training.templates import SupervisedTemplate
 
 from benchmarks.data.stream import TaskSplit
 from benchmarks.engine.config import RunConfig
+from benchmarks.models.feature_cache import FrozenFeatureCache
 from benchmarks.models.loading import load_model
 from benchmarks.models.output_space import output_space
 from methods.registry import METHODS, RunContext
@@ -47,6 +48,7 @@ class ContinualStrategy(SupervisedTemplate):
         self.loss_terms: dict = {}
         self.accuracy: dict[int, float] = {}  # experience index -> accuracy of the last eval
         self.trained_tasks = 0  # tasks trained on so far: their classes are the candidates (heads may exist ahead)
+        self.feature_cache = FrozenFeatureCache()  # a frozen backbone's evaluation features, forwarded once
         super().__init__(
             model=model,
             optimizer=torch.optim.AdamW(model.parameters(), lr=config.lr),
@@ -83,6 +85,10 @@ class ContinualStrategy(SupervisedTemplate):
         self.loss_terms = {}
         super()._before_forward(**kwargs)
 
+    def _before_eval(self, **kwargs):
+        self.feature_cache.start(self.model)  # the model is in eval mode by now
+        super()._before_eval(**kwargs)
+
     def autocast(self):
         """bf16 autocast under --precision bf16 (student, teachers, evaluation); a no-op otherwise."""
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.config.precision == "bf16")
@@ -118,7 +124,11 @@ class ContinualStrategy(SupervisedTemplate):
                 candidates = self.output_space.candidates(self.mb_task_id, self.model.num_classes)
                 candidates[:, sum(self.task_split.task_sizes[: self.trained_tasks]):] = False  # pre-allocated heads
                 with self.autocast():
-                    predicted = self.model.predict(self.mb_x, candidates)
+                    if self.feature_cache.weights is None:
+                        predicted = self.model.predict(self.mb_x, candidates)
+                    else:
+                        feats = self.feature_cache.features(self.model, self.mb_x, self.model.predict_chunk_rows)
+                        predicted = self.model.choose(feats, candidates)
                 self._after_eval_forward(**kwargs)
                 correct += int((predicted == self.mb_y).sum())
                 total += len(self.mb_y)
