@@ -15,6 +15,7 @@ from avalanche.training.templates import SupervisedTemplate
 
 from benchmarks.data.stream import TaskSplit
 from benchmarks.engine.config import RunConfig
+from benchmarks.engine.hardware import attn_implementation
 from benchmarks.models.feature_cache import FrozenFeatureCache
 from benchmarks.models.loading import load_model
 from benchmarks.models.output_space import output_space
@@ -158,7 +159,7 @@ def build_strategy(config: RunConfig, task_split: TaskSplit, extra_plugins=()) -
     seed_everything(config.seed)
     model, _ = load_model(
         config.backbone, config.head, task_split.class_names, config.lm_eval or "generate", config.pooling,
-        config.revision, config.trust_remote_code,
+        config.revision, config.trust_remote_code, attn_implementation(torch.device(config.device).type, config.precision),
     )
     plugin = METHODS[config.method].build(
         RunContext(config.hp, config.batch_size, config.seed, config.head, config.epochs)
