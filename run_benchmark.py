@@ -22,6 +22,7 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 warnings.filterwarnings("ignore", message="no QP solver found")
 
 from benchmarks.engine.config import default  # noqa: E402
+from benchmarks.engine.hardware import resolved_precision  # noqa: E402
 from benchmarks.errors import OutputUnwritable, UsageError  # noqa: E402
 
 
@@ -194,8 +195,9 @@ def build_parser(parser_class=ArgumentParser) -> argparse.ArgumentParser:
     hardware = p.add_argument_group("hardware")
     hardware.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
                           help=shown("auto: CUDA when there is one", "auto"))
-    hardware.add_argument("--precision", default=default("precision"), choices=["fp32", "bf16"],
-                          help=shown("bf16: autocast (CUDA or CPU) over fp32 weights", default("precision")))
+    hardware.add_argument("--precision", default=default("precision"), choices=["fp32", "bf16", "auto"],
+                          type=resolved_precision, help=shown("bf16: autocast (CUDA or CPU) over fp32 weights; auto: "
+                                                              "bf16 where computed natively, else fp32", default("precision")))
     hardware.add_argument("--workers", metavar="N", type=int, default=1, help=shown("runs in parallel on Ray (1: no Ray)", 1))
     hardware.add_argument("--ray-address", metavar="ADDR", help=shown("join this Ray cluster", "a local Ray instance"))
     return p

@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 import torch
 
+import run_benchmark
+
 from benchmarks.engine import hardware
 from benchmarks.engine import provenance as prov
 from benchmarks.engine.provenance import PACKAGES, REPO_ROOT, finished, provenance
@@ -118,6 +120,7 @@ def test_native_bf16_flags_come_from_the_cpu(monkeypatch, tmp_path):
     assert hardware.native_bf16("cpu") and hardware.resolved_precision("auto") in ("bf16", "fp32")
     if not torch.cuda.is_available():
         assert hardware.resolved_precision("auto") == "bf16"
+        assert run_benchmark.parse_args(["--methods", "finetune", "--precision", "auto"]).precision == "bf16"
         assert hardware.attn_implementation("cpu", "bf16") == "eager"
     assert hardware.attn_implementation("cpu", "fp32") is None  # fp32 keeps the default kernel: results as before
     cpuinfo.write_text("model name\t: X\nflags\t\t: fpu avx2 fma\n")
@@ -125,6 +128,7 @@ def test_native_bf16_flags_come_from_the_cpu(monkeypatch, tmp_path):
     assert hardware.attn_implementation("cpu", "bf16") is None
     if not torch.cuda.is_available():
         assert hardware.resolved_precision("auto") == "fp32"
+        assert run_benchmark.parse_args(["--methods", "finetune", "--precision", "auto"]).precision == "fp32"
     assert hardware.resolved_precision("bf16") == "bf16" and hardware.resolved_precision("fp32") == "fp32"
 
 
