@@ -1,4 +1,4 @@
-"""The frozen backbone's evaluation features (benchmarks.models.feature_cache): forwarded once, the same matrix."""
+"""Evaluation features (benchmarks.models.feature_cache): a frozen backbone's forwarded once, the same matrix."""
 
 from __future__ import annotations
 

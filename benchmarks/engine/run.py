@@ -49,6 +49,7 @@ def train_and_evaluate(
     prober = config.probe_per_class and Prober(
         data, task_split, config.scenario, config.probe_per_class, config.data_seed, config.eval_batch_size
     )
+    strategy.feature_cache.every_backbone = bool(prober)  # probing reuses the features evaluation computed
     origin = provenance(command, strategy.model.backbone)  # the backbone's weights as loaded, before training
 
     run_dir.mkdir(parents=True, exist_ok=True)

@@ -16,7 +16,7 @@ from avalanche.training.templates import SupervisedTemplate
 from benchmarks.data.stream import TaskSplit
 from benchmarks.engine.config import RunConfig
 from benchmarks.engine.hardware import attn_implementation
-from benchmarks.models.feature_cache import FrozenFeatureCache
+from benchmarks.models.feature_cache import FeatureCache
 from benchmarks.models.loading import load_model
 from benchmarks.models.output_space import output_space
 from methods.registry import METHODS, RunContext
@@ -49,7 +49,7 @@ class ContinualStrategy(SupervisedTemplate):
         self.loss_terms: dict = {}
         self.accuracy: dict[int, float] = {}  # experience index -> accuracy of the last eval
         self.trained_tasks = 0  # tasks trained on so far: their classes are the candidates (heads may exist ahead)
-        self.feature_cache = FrozenFeatureCache()  # a frozen backbone's evaluation features, forwarded once
+        self.feature_cache = FeatureCache()  # evaluation features, forwarded once where they cannot change
         super().__init__(
             model=model,
             optimizer=torch.optim.AdamW(model.parameters(), lr=config.lr),
@@ -127,7 +127,7 @@ class ContinualStrategy(SupervisedTemplate):
                 with self.autocast():
                     if self.feature_cache.weights is None:
                         predicted = self.model.predict(self.mb_x, candidates)
-                    else:
+                    else:  # a classifier whose features may be cached
                         feats = self.feature_cache.features(self.model, self.mb_x, self.model.predict_chunk_rows)
                         predicted = self.model.choose(feats, candidates)
                 self._after_eval_forward(**kwargs)
