@@ -189,6 +189,7 @@ def frozen_round(backbone, task_split, data, turn: int = 0) -> tuple[float, floa
 def probe_round(backbone, task_split, data, turn: int = 0) -> tuple[float, float]:
     """Probing seconds per training second of fine-tuning with probing after each task, (cached, uncached)."""
     bench = build_benchmark(data, task_split, "cil")
+
     def prober():  # a fresh one per run: a prober keeps the features of the weights it last saw
         return Prober(data, task_split, "cil", per_class=20, seed=0, batch_size=RunConfig.eval_batch_size)
 
