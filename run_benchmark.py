@@ -28,13 +28,14 @@ warnings.filterwarnings("ignore", message="no QP solver found")
 
 from benchmarks import protocol  # noqa: E402
 from benchmarks.cli import build_parser, check, flag_reader, method_files, owner  # noqa: E402
+from benchmarks.engine.hardware import resolved_precision  # noqa: E402
 from benchmarks.errors import OutputUnwritable, UsageError  # noqa: E402
 from benchmarks.method_registry import is_file, load_file, method, suite_methods  # noqa: E402
 from benchmarks.request import ChosenMethod, GridRequest, Stream  # noqa: E402
 from benchmarks.settings import TRAINING, load_grid_file, parse  # noqa: E402
 
 # Options the request takes as they are (the others are grouped, renamed or parsed on the way).
-AS_GIVEN = ("pooling", "lm_eval", "eval_batch_size", "device", "precision", "output", "resume", "overwrite",
+AS_GIVEN = ("pooling", "lm_eval", "eval_batch_size", "device", "output", "resume", "overwrite",
             "stop_after_task", "select_on", "budget", "select_by", "search_limit_per_class", "workers", "ray_address",
             "wandb", "wandb_project", "wandb_entity", "wandb_group")
 
@@ -71,6 +72,7 @@ def to_request(args: argparse.Namespace, files: list[str], command: str) -> Grid
         grid_file=load_grid_file(args.grid, chosen) if args.grid else {},
         scenarios=tuple(dict.fromkeys(args.scenario)), seeds=tuple(dict.fromkeys(args.seeds)),
         probe_per_class=args.probe_per_class if args.probe else None, command=command,
+        precision=resolved_precision(args.precision, args.device),
         **{name: getattr(args, name) for name in AS_GIVEN},
     )
 

@@ -158,8 +158,9 @@ def build_parser(parser_class=ArgumentParser, files=()) -> argparse.ArgumentPars
     hardware = p.add_argument_group("hardware")
     hardware.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
                           help=shown("auto: CUDA when there is one", "auto"))
-    hardware.add_argument("--precision", default=default("precision"), choices=["fp32", "bf16"],
-                          help=shown("bf16: autocast (CUDA or CPU) over fp32 weights", default("precision")))
+    hardware.add_argument("--precision", default=default("precision"), choices=["fp32", "bf16", "auto"], help=shown(
+        "bf16: autocast (CUDA or CPU) over fp32 weights; auto: bf16 where the device computes it natively (AMX, "
+        "AVX512-BF16, a recent GPU), else fp32; results.json records which", default("precision")))
     hardware.add_argument("--workers", metavar="N", type=int, default=1, help=shown("runs in parallel on Ray (1: no Ray)", 1))
     hardware.add_argument("--ray-address", metavar="ADDR", help=shown("join this Ray cluster", "a local Ray instance"))
     return p

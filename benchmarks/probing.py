@@ -83,19 +83,30 @@ class Prober:
         since (SEQ*'s frozen encoder): hashing MiniLM's weights takes ~0.1 s, its features ~20 s."""
         weights = weights_sha256(strategy.model.backbone)
         if self.features_of is None or self.features_of[0] != weights:
-            self.features_of = (weights, self.features(strategy, self.train_ids), self.features(strategy, self.eval_ids))
+            task = self.task_split.task_of_class()[self.eval_y]
+            tasks = [torch.nonzero(task == t).flatten() for t in range(self.task_split.num_tasks)]
+            by_length = (self.train_ids != strategy.model.pad_id).sum(dim=1).argsort(descending=True)
+            self.features_of = (weights, self.features(strategy, self.train_ids, [by_length]),
+                                self.features(strategy, self.eval_ids, tasks))
         return self.features_of[1:]
 
-    def features(self, strategy, ids: torch.Tensor) -> np.ndarray:
-        """Pooled backbone features of `ids`, in length-sorted batches as in evaluation, in eval mode."""
+    def features(self, strategy, ids: torch.Tensor, groups: list[torch.Tensor]) -> np.ndarray:
+        """Pooled backbone features of `ids` in eval mode, each group of rows in batches of `batch_size`.
+
+        Evaluation examples go in evaluation's own batches (each task's test rows in order), so the
+        features evaluation just computed are reused (`strategy.feature_cache`) and the rest are
+        computed as evaluation would.
+        """
         model = strategy.model
         was_training = model.training
         model.eval()
-        order = (ids != model.pad_id).sum(dim=1).argsort(descending=True)
+        strategy.feature_cache.start(model)
         out = torch.empty(len(ids), model.backbone.config.hidden_size)
         with torch.inference_mode(), strategy.autocast():
-            for batch in order.split(self.batch_size):
-                out[batch] = model.features(ids[batch].to(strategy.device), model.predict_chunk_rows).float().cpu()
+            for rows in groups:
+                for batch in rows.split(self.batch_size):
+                    x = ids[batch].to(strategy.device)
+                    out[batch] = strategy.feature_cache.features(model, x, model.predict_chunk_rows).float().cpu()
         model.train(was_training)
         return out.numpy()
 

@@ -6,7 +6,12 @@
 (a) fine-tuning throughput of the harness vs a plain PyTorch loop fed the very batches the
 harness drew; (b) step time of ER vs DER++ `stored` vs DER++ `teacher` on the second task of
 the same stream; (c) evaluation throughput of the harness vs a plain batched forward;
-(d) buffer bytes per example. With `--head lm` (the generative head): (b) and (d), and
+(d) buffer bytes per example; (e) a whole SEQ* run under the lor protocol's settings (5 tasks)
+with and without the feature cache (`frozen_cached_vs_uncached`, the speed-up); (f) probing
+seconds per training second of fine-tuning, with and without the cache reusing evaluation's
+features; (g) on a CPU with native bf16 only (else it says why it skips), the fast path
+(--precision bf16) against fp32: training and evaluation throughput and task 1's accuracy.
+(e) and (f) fail if the cache changed a number. With `--head lm` (the generative head): (b) and (d), and
 instead of (a) and (c) evaluation throughput of `rank` vs `generate`. Contenders alternate
 within each round so that machine noise hits them alike, and which one goes first changes from
 round to round. Each round's figures are printed, then the medians over rounds; the last line
@@ -19,6 +24,7 @@ import argparse
 import json
 import statistics
 import time
+from dataclasses import replace
 
 import torch
 import torch.nn.functional as F
@@ -29,9 +35,11 @@ from benchmarks.models.generative import DEFAULT_TEMPLATE
 from benchmarks.data.prepare import prepare_stream
 from benchmarks.data.registry import data_dir_from, resolve_spec
 from benchmarks.data.stream import build_benchmark
-from benchmarks.results import RunConfig
-from benchmarks.engine.strategy import adamw, build_strategy
+from benchmarks.engine.hardware import cpu_bf16_flags
+from benchmarks.engine.strategy import ContinualStrategy, adamw, build_strategy
 from benchmarks.method_registry import option_defaults, suite_methods
+from benchmarks.probing import Prober
+from benchmarks.results import RunConfig
 
 
 class BatchRecorder(SupervisedPlugin):
@@ -45,10 +53,10 @@ class BatchRecorder(SupervisedPlugin):
         self.batches.append((strategy.mb_x.clone(), strategy.mb_y.clone()))
 
 
-def two_task_stream(backbone: str, per_class: int, data_dir, classes: int = 20, head: str = "linear"):
-    """The first `classes` CLINC150 intents in 2 tasks, `per_class` training examples each."""
+def two_task_stream(backbone: str, per_class: int, data_dir, classes: int = 20, head: str = "linear", tasks: int = 2):
+    """The first `classes` CLINC150 intents in `tasks` tasks (2), `per_class` training examples each."""
     stream = prepare_stream(
-        resolve_spec("clinc150"), data_dir_from(data_dir), backbone=backbone, head=head, num_tasks=2, max_length=50,
+        resolve_spec("clinc150"), data_dir_from(data_dir), backbone=backbone, head=head, num_tasks=tasks, max_length=50,
         prompt_template=DEFAULT_TEMPLATE if head == "lm" else None, limit=per_class, first_classes=classes,
     )
     return stream.task_split, stream.data
@@ -128,6 +136,79 @@ def eval_round(strategy, bench, turn: int = 0) -> tuple[float, float]:
     contenders = {"harness": lambda: strategy.eval([experience]), "plain": plain}
     seconds = {name: timed(contenders[name]) for name in in_turn(list(contenders), turn)}
     return len(ids) / seconds["harness"], len(ids) / seconds["plain"]
+
+
+def run_stream(strategy, bench, prober=None) -> dict:
+    """Trains task by task, evaluating every seen task after each (and probing, given a prober), as a
+    run does: seconds of each part, and the accuracy and probing rows."""
+    out = {"train": 0.0, "eval": 0.0, "probe": 0.0, "rows": [], "probing": []}
+    for task, experience in enumerate(bench.train_stream):
+        out["train"] += timed(lambda: strategy.train(experience))
+        strategy.accuracy = {}
+        out["eval"] += timed(lambda: strategy.eval(bench.test_stream[: task + 1]))
+        out["rows"].append(dict(strategy.accuracy))
+        if prober:
+            rows, seconds = prober.probe(strategy)
+            out["probe"] += seconds
+            out["probing"].append(rows)
+    return out
+
+
+def cached_round(strategy_for, bench, prober_for=None, turn: int = 0) -> dict:
+    """The same run with and without the feature cache (benchmarks.models.feature_cache), in turn;
+    fails if the cache changed a number."""
+    out = {}
+    for cached in in_turn([True, False], turn):
+        strategy = strategy_for()
+        strategy.feature_cache.enabled = cached
+        strategy.feature_cache.every_backbone = prober_for is not None  # as a run with --probe
+        out[cached] = run_stream(strategy, bench, prober_for and prober_for())
+    if (out[True]["rows"], out[True]["probing"]) != (out[False]["rows"], out[False]["probing"]):
+        raise RuntimeError("the feature cache changed the accuracy or probing matrix: the comparison is void")
+    return out
+
+
+def lor_seq_star(backbone: str, task_split) -> ContinualStrategy:
+    """SEQ* under the lor protocol's settings (benchmarks/protocols/lor.yaml: cls pooling, batch 4,
+    lr 1e-5, cosine heads pre-allocated), with 1 warm-up and 1 epoch instead of 3 and 5."""
+    config = RunConfig(
+        benchmark="speed", scenario="cil", method="seq-star", seed=0, backbone=backbone, head="cosine", pooling="cls",
+        num_tasks=task_split.num_tasks, max_length=50, batch_size=4, lr=1e-5, head_lr=1e-3,
+        hp={"warmup_epochs": 1, "preallocate_heads": True},
+    )
+    return build_strategy(config, task_split)
+
+
+def frozen_round(backbone, task_split, data, turn: int = 0) -> tuple[float, float]:
+    """Seconds of a whole SEQ* run (training and evaluation after every task), (cached, uncached)."""
+    bench = build_benchmark(data, task_split, "cil")
+    out = cached_round(lambda: lor_seq_star(backbone, task_split), bench, turn=turn)
+    return tuple(out[cached]["train"] + out[cached]["eval"] for cached in (True, False))
+
+
+def probe_round(backbone, task_split, data, turn: int = 0) -> tuple[float, float]:
+    """Probing seconds per training second of fine-tuning with probing after each task, (cached, uncached)."""
+    bench = build_benchmark(data, task_split, "cil")
+
+    def prober():  # a fresh one per run: a prober keeps the features of the weights it last saw
+        return Prober(data, task_split, "cil", per_class=20, seed=0, batch_size=RunConfig.eval_batch_size)
+
+    out = cached_round(lambda: build_strategy(config("finetune", backbone), task_split), bench, prober, turn)
+    return tuple(out[cached]["probe"] / out[cached]["train"] for cached in (True, False))
+
+
+def fast_round(backbone, task_split, data, turn: int = 0) -> dict:
+    """The fast path (--precision bf16: autocast, the attention `hardware` picks, fused AdamW) against
+    the default fp32 on the first task: training and evaluation examples per second, and the accuracy."""
+    out = {}
+    for precision in in_turn(["bf16", "fp32"], turn):
+        bench = build_benchmark(data, task_split, "cil")
+        strategy = build_strategy(replace(config("finetune", backbone), precision=precision), task_split)
+        train = timed(lambda: strategy.train(bench.train_stream[0]))
+        evaluation = timed(lambda: strategy.eval(bench.test_stream[:1]))
+        out[precision] = (len(bench.train_stream[0].dataset) / train, len(bench.test_stream[0].dataset) / evaluation,
+                          strategy.accuracy[0])
+    return out
 
 
 def step_round(backbone, task_split, data, head: str = "linear", turn: int = 0) -> dict:
@@ -214,7 +295,16 @@ def main(argv=None) -> dict:
     if lm:
         return lm_main(args)
     task_split, data = two_task_stream(args.backbone, args.per_class, args.data_dir)
-    rounds = {k: [] for k in ("harness_train", "plain_train", "harness_eval", "plain_eval", "er", "stored", "teacher")}
+    frozen_split, frozen_data = two_task_stream(args.backbone, args.per_class, args.data_dir, tasks=5)
+    names = ["harness_train", "plain_train", "harness_eval", "plain_eval", "er", "stored", "teacher", "frozen_cached",
+             "frozen_uncached", "probe_cached", "probe_uncached"]
+    bf16_flags = cpu_bf16_flags()
+    if bf16_flags:
+        names += ["fast_train", "default_train", "fast_eval", "default_eval", "fast_accuracy", "default_accuracy"]
+    else:
+        print("fast_vs_default_train, fast_vs_default_eval: skipped, this CPU computes no bf16 natively (no amx_bf16 "
+              "or avx512_bf16 flag): emulated bf16 autocast is far slower than fp32 here")
+    rounds = {k: [] for k in names}
     bytes_per_example, batches = {}, None
     for turn in range(args.repeats):
         harness, plain, strategy, batches = train_round(args.backbone, task_split, data, batches if turn % 2 else None)
@@ -227,17 +317,35 @@ def main(argv=None) -> dict:
         for k in ("er", "stored", "teacher"):
             rounds[k].append(steps[k])
         bytes_per_example = {k: steps[f"{k}_bytes"] for k in ("er", "stored", "teacher")}
+        for prefix, seconds in (("frozen", frozen_round(args.backbone, frozen_split, frozen_data, turn)),
+                                ("probe", probe_round(args.backbone, task_split, data, turn))):
+            rounds[f"{prefix}_cached"].append(seconds[0])
+            rounds[f"{prefix}_uncached"].append(seconds[1])
+        if bf16_flags:
+            fast = fast_round(args.backbone, task_split, data, turn)
+            for i, figure in enumerate(("train", "eval", "accuracy")):
+                rounds[f"fast_{figure}"].append(fast["bf16"][i])
+                rounds[f"default_{figure}"].append(fast["fp32"][i])
         print_round(turn, rounds)
     med = {k: statistics.median(v) for k, v in rounds.items()}
     print(f"backbone {args.backbone}, {args.repeats} round(s), medians")
     print(f"  train examples/s   harness {med['harness_train']:8.1f}   plain {med['plain_train']:8.1f}")
     print(f"  eval examples/s    harness {med['harness_eval']:8.1f}   plain {med['plain_eval']:8.1f}")
+    print(f"  SEQ* (lor settings, 5 tasks) seconds   cached {med['frozen_cached']:.1f}   uncached {med['frozen_uncached']:.1f}")
+    print(f"  probing s / training s   cached {med['probe_cached']:.3f}   uncached {med['probe_uncached']:.3f}")
     replay = replay_figures(med, bytes_per_example)
     result = {
         "backbone": args.backbone,
         "repeats": args.repeats,
+        "cpu_bf16": bf16_flags,
         "harness_vs_plain_train": med["harness_train"] / med["plain_train"],
         "eval_vs_plain": med["harness_eval"] / med["plain_eval"],
+        "frozen_cached_vs_uncached": med["frozen_uncached"] / med["frozen_cached"],
+        "probe_vs_train_cached": med["probe_cached"],
+        "probe_vs_train_uncached": med["probe_uncached"],
+        "fast_vs_default_train": med["fast_train"] / med["default_train"] if bf16_flags else None,
+        "fast_vs_default_eval": med["fast_eval"] / med["default_eval"] if bf16_flags else None,
+        "fast_minus_default_accuracy": med["fast_accuracy"] - med["default_accuracy"] if bf16_flags else None,
         **replay,
     }
     print(json.dumps(result))

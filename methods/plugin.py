@@ -29,7 +29,7 @@ from avalanche.core import SupervisedPlugin
 
 READS = frozenset({
     "model", "device", "clock", "experience", "mbatch", "mb_x", "mb_y", "mb_task_id", "mb_output",
-    "num_new", "loss", "loss_terms", "output_space", "autocast", "train_epochs",
+    "num_new", "loss", "loss_terms", "output_space", "autocast", "train_epochs", "predict",
 })
 WRITES = frozenset({"mbatch", "mb_output", "loss", "train_epochs"})
 
@@ -44,9 +44,9 @@ class MethodPlugin(SupervisedPlugin):
         strategy.loss_terms[name] = term.detach()
         strategy.loss = strategy.loss + weight * term
 
-    def predict(self, model, ids: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
-        """Class ids of `ids` among the `allowed` ones ([batch, classes] mask)."""
-        return model.predict(ids, allowed)
+    def predict(self, strategy, ids: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
+        """Class ids of `ids` among the `allowed` ones ([batch, classes] mask): the strategy's own prediction."""
+        return strategy.predict(ids, allowed)
 
     def prepare_model(self, model) -> None:
         """Changes the freshly loaded model before the strategy is built on it; nothing by default."""

@@ -100,7 +100,11 @@ def test_hub_options_reach_from_pretrained(monkeypatch):
     monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained", recorder("tokenizer"))
     assert load_backbone("owner/model", revision="v1.0", trust_remote_code=True) == ("model", "tokenizer")
     hub = {"revision": "v1.0", "trust_remote_code": True}
-    assert calls == [("model", "owner/model", {"dtype": torch.float32, **hub}), ("tokenizer", "owner/model", hub)]
+    model = {"dtype": torch.float32, "attn_implementation": None, **hub}  # None: transformers' default attention
+    assert calls == [("model", "owner/model", model), ("tokenizer", "owner/model", hub)]
+    calls.clear()
+    load_backbone("owner/model", attn_implementation="eager")
+    assert calls[0][2]["attn_implementation"] == "eager"
 
 
 def test_hub_kernels_stay_off_unless_asked_for(bf16_checkpoint, monkeypatch):

@@ -42,4 +42,4 @@ def test_predicts_the_class_whose_buffer_mean_is_most_cosine_similar(scenario):
         allowed = strategy.output_space.candidates(torch.as_tensor(task if scenario == "til" else 0 * task), 6)
         by_heads = model.predict(ids, allowed).numpy()
     assert (by_heads != hand).any()
-    assert (np.array([plugin.predict(model, ids[i : i + 1], allowed[i : i + 1]).item() for i in range(len(y))]) == hand).all()
+    assert (np.array([plugin.predict(strategy, ids[i : i + 1], allowed[i : i + 1]).item() for i in range(len(y))]) == hand).all()

@@ -160,10 +160,29 @@ def test_a_frozen_backbone_is_probed_once(tmp_path, monkeypatch):
 
     calls = []
     real = probing.Prober.features
-    monkeypatch.setattr(probing.Prober, "features", lambda self, strategy, ids: calls.append(len(ids)) or real(self, strategy, ids))
+    monkeypatch.setattr(probing.Prober, "features", lambda self, strategy, ids, groups: calls.append(len(ids)) or real(self, strategy, ids, groups))
     args = ["--methods", "seq-star", "--warmup-epochs", "1", "--probe", "--probe-per-class", "5",
             "--output", str(tmp_path), *FAST]
     assert run_benchmark.main(args) == 0
     P = json.loads((tmp_path / "clinc150-cil-seq-star-seed0" / "results.json").read_text())["probing_matrix"]
     assert P[0] == P[1] == P[2]
     assert len(calls) == 2  # the training subset and the evaluation examples, once
+
+
+def test_probing_reuses_the_features_evaluation_computed_and_its_matrix_is_the_same_without(tmp_path, monkeypatch):
+    """Fine-tuning changes the backbone every task, yet probing right after evaluation finds the seen
+    tasks' test batches already forwarded; forwarding them again gives the same probing matrix."""
+    import benchmarks.engine.strategy as strategy_module
+    from benchmarks.models.feature_cache import FeatureCache
+
+    caches, records = [], {}
+    for enabled in (True, False):
+        monkeypatch.setattr(strategy_module, "FeatureCache", lambda: caches.append(c := FeatureCache(enabled)) or c)
+        out = tmp_path / str(enabled)
+        args = ["--methods", "finetune", "--probe", "--probe-per-class", "5", "--output", str(out), *FAST]
+        assert run_benchmark.main(args) == 0
+        records[enabled] = json.loads((out / "clinc150-cil-finetune-seed0" / "results.json").read_text())
+    for key in ("probing_matrix", "accuracy_matrix"):
+        assert records[True][key] == records[False][key]
+    # 3 tasks of 50 intents x 30 test rows: 12 batches of 128 each; after task i, i tasks' batches are reused
+    assert caches[0].hits == 12 * (1 + 2 + 3) and caches[1].hits == 0

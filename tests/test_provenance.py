@@ -11,13 +11,17 @@ from pathlib import Path
 import pytest
 import torch
 
+import run_benchmark
+
+from benchmarks.engine import hardware
 from benchmarks.engine import provenance as prov
 from benchmarks.engine.provenance import PACKAGES, REPO_ROOT, finished, provenance
 
 HERE_REPO = Path(__file__).resolve().parents[1]
 KEYS = {
     "git_commit", "git_dirty", "version", "packages", "python", "cpu", "gpu", "torch_threads",
-    "node", "command", "started_at", "finished_at", "backbone_sha256", "backbone_dtype",
+    "node", "command", "started_at", "finished_at", "backbone_sha256", "backbone_dtype", "cpu_bf16",
+    "attn_implementation",
 }
 
 
@@ -103,6 +107,36 @@ def test_machine_fields():
     assert record["torch_threads"] == torch.get_num_threads()
     assert record["gpu"] == (torch.cuda.get_device_name(0) if torch.cuda.is_available() else None)
     assert isinstance(record["python"], str) and record["python"].count(".") == 2
+
+
+def test_native_bf16_flags_come_from_the_cpu(monkeypatch, tmp_path):
+    record = provenance("cmd", None)
+    assert set(record["cpu_bf16"]) <= {"amx_bf16", "avx512_bf16"}
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("model name\t: X\nflags\t\t: fpu avx2 amx_tile amx_bf16 avx512f\n")
+    real_open = open
+    monkeypatch.setattr("builtins.open", lambda path, *a, **k: real_open(cpuinfo if path == "/proc/cpuinfo" else path, *a, **k))
+    assert provenance("cmd", None)["cpu_bf16"] == ["amx_bf16"]
+    assert hardware.native_bf16("cpu") and hardware.resolved_precision("auto") in ("bf16", "fp32")
+    if not torch.cuda.is_available():
+        assert hardware.resolved_precision("auto") == "bf16"
+        assert run_benchmark.parse_args(["--methods", "finetune", "--precision", "auto"]).precision == "bf16"
+        assert hardware.attn_implementation("cpu", "bf16") == "eager"
+    assert hardware.attn_implementation("cpu", "fp32") is None  # fp32 keeps the default kernel: results as before
+    cpuinfo.write_text("model name\t: X\nflags\t\t: fpu avx2 fma\n")
+    assert provenance("cmd", None)["cpu_bf16"] == [] and not hardware.native_bf16("cpu")
+    assert hardware.attn_implementation("cpu", "bf16") is None
+    if not torch.cuda.is_available():
+        assert hardware.resolved_precision("auto") == "fp32"
+        assert run_benchmark.parse_args(["--methods", "finetune", "--precision", "auto"]).precision == "fp32"
+    assert hardware.resolved_precision("bf16") == "bf16" and hardware.resolved_precision("fp32") == "fp32"
+
+
+def test_the_attention_kernel_is_recorded():
+    from benchmarks.models.loading import load_backbone
+
+    assert provenance("cmd", load_backbone("tiny-bert")[0])["attn_implementation"] == "sdpa"
+    assert provenance("cmd", load_backbone("tiny-bert", attn_implementation="eager")[0])["attn_implementation"] == "eager"
 
 
 def test_started_and_finished_are_utc_and_ordered():

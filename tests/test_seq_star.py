@@ -62,8 +62,8 @@ def test_preallocated_heads_cover_every_class_in_task_1_but_predict_only_seen_on
     assert {step.output.shape[1] for step in probe.steps} == {12}  # 4 tasks x 3 classes from the first step
 
     predicted = []
-    original = strategy.model.predict
-    strategy.model.predict = lambda ids, allowed: predicted.append(out := original(ids, allowed)) or out
+    original = strategy.model.choose  # what predicts, from fresh or cached features (the encoder is frozen)
+    strategy.model.choose = lambda feats, allowed: predicted.append(out := original(feats, allowed)) or out
     strategy.eval(bench.test_stream)
     assert predicted and int(torch.cat(predicted).max()) < 3  # task 1 only: its 3 classes
 

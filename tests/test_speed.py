@@ -4,7 +4,9 @@ import json
 
 from benchmarks import speed
 
-FIELDS = {"harness_vs_plain_train", "derpp_stored_vs_er", "derpp_teacher_vs_er", "eval_vs_plain", "buffer_bytes_per_example"}
+FIELDS = {"harness_vs_plain_train", "derpp_stored_vs_er", "derpp_teacher_vs_er", "eval_vs_plain", "buffer_bytes_per_example",
+          "frozen_cached_vs_uncached", "probe_vs_train_cached", "probe_vs_train_uncached"}
+FAST = {"fast_vs_default_train", "fast_vs_default_eval"}
 
 
 def test_quick_mode_prints_every_field(capsys, data_dir):
@@ -15,6 +17,10 @@ def test_quick_mode_prints_every_field(capsys, data_dir):
     result = json.loads(lines[-1])
     assert FIELDS <= set(result)
     assert all(result[k] > 0 for k in FIELDS)
+    if result["cpu_bf16"]:
+        assert all(result[k] > 0 for k in FAST) and abs(result["fast_minus_default_accuracy"]) <= 1
+    else:  # emulated bf16: the fast path is not measured, and the output says so
+        assert all(result[k] is None for k in FAST) and any(line.startswith("fast_vs_default_train, ") for line in lines)
     # int32 ids (50), label and task = 208 bytes; stored logits add 20 fp16 columns (both tasks) + an int32 width
     by_method = result["buffer_bytes_per_example_by_method"]
     assert by_method["er"] == by_method["teacher"] == 50 * 4 + 4 + 4
@@ -31,3 +37,11 @@ def test_quick_lm_mode_prints_step_ratios_bytes_and_eval_modes(capsys, data_dir)
     assert by_method["er"] == by_method["teacher"] == 50 * 4 + 4 + 4
     answer_positions = (by_method["stored"] - by_method["er"]) / (64 * 6)
     assert answer_positions == int(answer_positions) >= 2
+
+
+def test_the_fast_path_round_compares_bf16_with_fp32_on_the_same_task(data_dir):
+    """Run on any CPU here (emulated bf16 on one without native bf16): throughputs and task 1's accuracy of each."""
+    task_split, data = speed.two_task_stream("tiny-bert", 8, data_dir)
+    out = speed.fast_round("tiny-bert", task_split, data)
+    assert set(out) == {"bf16", "fp32"}
+    assert all(train > 0 and evaluation > 0 and 0 <= accuracy <= 1 for train, evaluation, accuracy in out.values())

@@ -34,6 +34,7 @@ class ProbeObserver(RunObserver):
         self.rows, self.seconds = {}, 0.0
 
     def started(self, run) -> None:
+        run.strategy.feature_cache.every_backbone = True  # probing reuses the features evaluation computed
         if run.progress.probing is None:
             run.progress.probing = {name: [] for name in PROBES}
 

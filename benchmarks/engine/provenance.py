@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from benchmarks.engine.hardware import cpu_bf16_flags
 from benchmarks.models.fingerprint import weights_sha256
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -33,6 +34,7 @@ def provenance(command: str, backbone: torch.nn.Module | None, repo: Path = REPO
         "packages": {name: _version(name) for name in PACKAGES},
         "python": platform.python_version(),
         "cpu": _cpu(),
+        "cpu_bf16": cpu_bf16_flags(),  # its native-bf16 flags (amx_bf16, avx512_bf16): [] where bf16 is emulated
         "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
         "torch_threads": torch.get_num_threads(),
         "node": _node(),
@@ -42,6 +44,8 @@ def provenance(command: str, backbone: torch.nn.Module | None, repo: Path = REPO
         "backbone_sha256": weights_sha256(backbone) if backbone is not None else None,
         # The weights' dtype as loaded: fp32 under both --precision values (bf16 autocasts over fp32 weights).
         "backbone_dtype": str(next(backbone.parameters()).dtype).removeprefix("torch.") if backbone is not None else None,
+        # The attention kernel the backbone was loaded with (benchmarks.engine.hardware.attn_implementation).
+        "attn_implementation": getattr(getattr(backbone, "config", None), "_attn_implementation", None),
     }
 
 

