@@ -19,12 +19,3 @@ from methods.plugins.stock import StockPlugin
 
 class EWC(EWCPlugin, StockPlugin):
     STATE = ("saved_params", "importances")
-
-    def restore_checkpoint(self, state: dict, model) -> None:
-        """The saved tensors (read onto the CPU) go to the model's device, where the penalty uses them."""
-        super().restore_checkpoint(state, model)
-        device = next(model.parameters()).device
-        for params in (*self.saved_params.values(), *self.importances.values()):
-            for param in params.values():
-                param.device = device
-                param.data = param.data.to(device)

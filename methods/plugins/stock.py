@@ -28,8 +28,32 @@ class StockPlugin(MethodPlugin):
         return {name: getattr(self, name) for name in self.STATE}
 
     def restore_checkpoint(self, state: dict, model) -> None:
+        """The saved attributes, their parameter copies (read onto the CPU) on the model's device again."""
+        device = next(model.parameters()).device
         for name in self.STATE:
             setattr(self, name, state[name])
+            move(state[name], device)
+
+
+def stock(plugin_class: type, state: tuple[str, ...]) -> type:
+    """A stock Avalanche plugin class with the suite's protocol: its attributes `state` are what a resumed
+    run needs. Any `SupervisedPlugin` whose hooks run on the suite's strategy comes in this way."""
+    return type(plugin_class.__name__, (plugin_class, StockPlugin), {"STATE": state})
+
+
+def move(value, device) -> None:
+    """The `ParamData` (Avalanche's parameter copies) held in `value`, nested in dicts and lists, moved to `device`."""
+    from avalanche.training.utils import ParamData
+
+    if isinstance(value, ParamData):
+        value.device = device
+        value.data = value.data.to(device)
+    elif isinstance(value, dict):
+        for item in value.values():
+            move(item, device)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            move(item, device)
 
 
 def dataset_bytes(datasets) -> int:
