@@ -2,4 +2,4 @@
 
 from methods.declare import Method
 
-METHOD = Method(name="finetune", summary="fine-tuning, CE(new) only")
+METHOD = Method(name="finetune", order=0, summary="fine-tuning, CE(new) only")

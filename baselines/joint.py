@@ -2,4 +2,4 @@
 
 from methods.declare import Method
 
-METHOD = Method(name="joint", summary="joint training on the union of all tasks", joint=True)
+METHOD = Method(name="joint", order=100, summary="joint training on the union of all tasks", joint=True)

@@ -25,6 +25,6 @@ def plugin(settings: LwFSettings, run: RunContext):
 
 
 METHOD = Method(
-    name="lwf", summary="LwF, CE(new) + alpha * KL_T(current, previous model)", plugin=plugin, settings=LwFSettings,
+    name="lwf", order=10, summary="LwF, CE(new) + alpha * KL_T(current, previous model)", plugin=plugin, settings=LwFSettings,
     search=dict(LEARNING_RATES), cost=1.4,  # + a teacher forward
 )

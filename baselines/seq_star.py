@@ -28,7 +28,7 @@ def plugin(settings: SeqStarSettings, run: RunContext):
 
 
 METHOD = Method(
-    name="seq-star",
+    name="seq-star", order=60,
     summary="SEQ*, cosine heads, encoder warm-up on task 1 then frozen, old heads frozen",
     plugin=plugin, settings=SeqStarSettings,
     search={"head_lr": (1e-3, 3e-3, 1e-2), "warmup_epochs": (1, 3), "epochs": (1, 3)},

@@ -7,6 +7,7 @@ neither torch nor avalanche; a run imports a method's plugin when it builds it.
 
 from __future__ import annotations
 
+import ast
 import functools
 import importlib
 import importlib.util
@@ -16,20 +17,16 @@ from pathlib import Path
 from benchmarks.errors import UsageError, first_line
 from methods.declare import Method
 
-# In the report's order: the lower bound, the regularizers, the replay methods, parameter-efficient
-# fine-tuning, SEQ*, the upper bound.
-BUILT_IN = ("baselines.finetune", "baselines.lwf", "methods.ewc", "methods.online_ewc", "methods.si", "methods.er",
-            "methods.derpp", "methods.er_ace", "methods.er_ncm", "methods.agem", "methods.gdumb", "methods.lora",
-            "methods.prompt_tuning", "baselines.seq_star", "baselines.joint")
+PACKAGES = ("methods", "baselines")  # where the suite's methods are declared, one module each
 ENTRY_POINT_GROUP = "clbench.methods"
 
 
 @functools.cache
 def suite_methods() -> dict[str, Method]:
-    """The suite's methods, then the installed packages' (`clbench.methods` entry points), by name."""
+    """The suite's methods in their declared `order`, then the installed packages' (`clbench.methods`
+    entry points), by name."""
     found = {}
-    for module in BUILT_IN:
-        method = importlib.import_module(module).METHOD
+    for method in sorted((importlib.import_module(m).METHOD for m in declaring_modules()), key=lambda m: (m.order, m.name)):
         found[method.name] = method
     for point in entry_points(group=ENTRY_POINT_GROUP):
         try:
@@ -38,6 +35,20 @@ def suite_methods() -> dict[str, Method]:
             raise UsageError(f"the method {point.name!r} of an installed package ({point.value}) fails to load: {first_line(e)}") from None
         add(found, method, f"entry point {point.value}")
     return found
+
+
+def declaring_modules() -> list[str]:
+    """The modules of PACKAGES that assign `METHOD` at their top level: a new file there is a new method.
+    Read, not imported, so that the machinery beside them (plugins, buffers: torch) stays unimported."""
+    root = Path(__file__).resolve().parents[1]
+    modules = []
+    for package in PACKAGES:
+        for path in sorted((root / package).glob("*.py")):
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+            if any(isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "METHOD" for t in node.targets)
+                   for node in tree.body):
+                modules.append(f"{package}.{path.stem}")
+    return modules
 
 
 def add(found: dict[str, Method], method, where: str) -> None:

@@ -24,7 +24,7 @@ def plugin(settings: AGEMSettings, run: RunContext):
 
 
 METHOD = Method(
-    name="agem", summary="A-GEM, gradients projected to not increase the loss on kept examples (Avalanche's AGEMPlugin)",
+    name="agem", order=34, summary="A-GEM, gradients projected to not increase the loss on kept examples (Avalanche's AGEMPlugin)",
     plugin=plugin, settings=AGEMSettings, search=dict(LEARNING_RATES),
     heads=("linear", "cosine"), heads_why=FORWARD_WITHOUT_ANSWER, keeps_examples=True,
     cost=2.0,  # + a reference forward and backward per step

@@ -39,7 +39,7 @@ def plugin(settings: DERppSettings, run: RunContext):
 
 
 METHOD = Method(
-    name="derpp", summary="DER++, CE(new) + beta * CE(buffer) + alpha * MSE(buffer logits, targets)",
+    name="derpp", order=31, summary="DER++, CE(new) + beta * CE(buffer) + alpha * MSE(buffer logits, targets)",
     plugin=plugin, settings=DERppSettings, search=dict(LEARNING_RATES),
     label=lambda s: "derpp-teacher" if s.derpp_logits == "teacher" else "derpp", labels=("derpp", "derpp-teacher"),
     keeps_examples=True, cost=2.1,  # ER's step plus the distillation term (and in teacher mode a forward)

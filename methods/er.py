@@ -52,7 +52,7 @@ def plugin(settings: ReplaySettings, run: RunContext):
 
 
 METHOD = Method(
-    name="er", summary="ER, CE(new) + CE(buffer)", plugin=plugin, settings=ReplaySettings,
+    name="er", order=30, summary="ER, CE(new) + CE(buffer)", plugin=plugin, settings=ReplaySettings,
     keeps_examples=True, cost=2.0,  # replay doubles the rows of a step
     check=refuse_class_balanced_on_lm,
 )

@@ -18,7 +18,7 @@ def plugin(settings: ReplaySettings, run: RunContext):
 
 
 METHOD = Method(
-    name="er-ace", summary="ER-ACE, the new rows' CE over the current task's classes only",
+    name="er-ace", order=32, summary="ER-ACE, the new rows' CE over the current task's classes only",
     plugin=plugin, settings=ReplaySettings, search=dict(LEARNING_RATES),
     heads=("linear", "cosine"), heads_why="the generative head scores answer tokens, with no class columns to mask",
     keeps_examples=True, cost=2.0,

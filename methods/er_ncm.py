@@ -15,7 +15,7 @@ def plugin(settings: ReplaySettings, run: RunContext):
 
 
 METHOD = Method(
-    name="er-ncm", summary="ER trained, evaluated by the nearest class mean of the buffer's features",
+    name="er-ncm", order=33, summary="ER trained, evaluated by the nearest class mean of the buffer's features",
     plugin=plugin, settings=ReplaySettings, search=dict(LEARNING_RATES),
     heads=("linear", "cosine"), heads_why="the generative head has no pooled sentence feature",
     keeps_examples=True, cost=2.0,

@@ -31,7 +31,7 @@ def plugin(settings: EWCSettings, run: RunContext, mode: str = "separate", decay
 
 
 METHOD = Method(
-    name="ewc", summary="EWC, CE(new) + lambda/2 * sum F (theta - theta*)^2 (Avalanche's EWCPlugin)",
+    name="ewc", order=20, summary="EWC, CE(new) + lambda/2 * sum F (theta - theta*)^2 (Avalanche's EWCPlugin)",
     plugin=plugin, settings=EWCSettings, search=dict(LEARNING_RATES),
     heads=("linear", "cosine"), heads_why=FORWARD_WITHOUT_ANSWER,
     cost=1.4,  # + the Fisher pass over the task's batches: 1.37x ER's seconds per task (MiniLM, 30 intents)

@@ -21,6 +21,6 @@ def plugin(settings: GDumbSettings, run: RunContext):
 
 
 METHOD = Method(
-    name="gdumb", summary="GDumb, a reset model trained on a class-balanced buffer only (Avalanche's GDumbPlugin)",
+    name="gdumb", order=35, summary="GDumb, a reset model trained on a class-balanced buffer only (Avalanche's GDumbPlugin)",
     plugin=plugin, settings=GDumbSettings, keeps_examples=True, cost=0.5,  # trains on the buffer only
 )

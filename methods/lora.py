@@ -24,7 +24,7 @@ def plugin(settings: LoRASettings, run: RunContext):
 
 
 METHOD = Method(
-    name="lora", summary="LoRA, one low-rank adapter trained task after task on the frozen backbone",
+    name="lora", order=40, summary="LoRA, one low-rank adapter trained task after task on the frozen backbone",
     plugin=plugin, settings=LoRASettings,
     # The adapter's few, freshly initialised weights need larger steps than a pretrained encoder's.
     search={"lr": (1e-4, 3e-4, 1e-3), "head_lr": (1e-3, 3e-3)},

@@ -21,7 +21,7 @@ def plugin(settings: OnlineEWCSettings, run: RunContext):
 
 
 METHOD = Method(
-    name="online-ewc", summary="online EWC, one running Fisher (Avalanche's EWCPlugin, mode online)",
+    name="online-ewc", order=21, summary="online EWC, one running Fisher (Avalanche's EWCPlugin, mode online)",
     plugin=plugin, settings=OnlineEWCSettings, search=dict(LEARNING_RATES),
     heads=("linear", "cosine"), heads_why=FORWARD_WITHOUT_ANSWER, cost=1.2,
 )

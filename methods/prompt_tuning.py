@@ -23,7 +23,7 @@ def plugin(settings: PromptTuningSettings, run: RunContext):
 
 
 METHOD = Method(
-    name="prompt-tuning", summary="prompt tuning, a soft prompt trained before every input of the frozen encoder",
+    name="prompt-tuning", order=41, summary="prompt tuning, a soft prompt trained before every input of the frozen encoder",
     plugin=plugin, settings=PromptTuningSettings,
     search={"lr": (1e-3, 3e-3, 1e-2), "head_lr": (1e-3, 3e-3)},
     # peft's causal-LM prompt tuning ignores the position ids of the generative head's left-padded prompts.

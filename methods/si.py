@@ -29,6 +29,6 @@ def plugin(settings: SISettings, run: RunContext):
 
 
 METHOD = Method(
-    name="si", summary="SI, CE(new) + lambda/2 * sum Omega (theta - theta*)^2 (Avalanche's SynapticIntelligencePlugin)",
+    name="si", order=22, summary="SI, CE(new) + lambda/2 * sum Omega (theta - theta*)^2 (Avalanche's SynapticIntelligencePlugin)",
     plugin=plugin, settings=SISettings, search=dict(LEARNING_RATES), cost=1.3,
 )

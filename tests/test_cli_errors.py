@@ -62,7 +62,7 @@ CASES = {
     "preallocate maybe": (["--methods", "seq-star", "--preallocate-heads", "maybe"], "--preallocate-heads must be yes or no, got 'maybe'"),
     "option seq-star lacks": (
         ["--methods", "seq-star", "--buffer-size", "100"],
-        "--buffer-size is an option of er, derpp, and --methods (seq-star) runs none of them",
+        "--buffer-size is an option of er, derpp, er-ace, er-ncm, gdumb, and --methods (seq-star) runs none of them",
     ),
     "option no method uses": (["--methods", "finetune", "--alpha", "0.5"], "--alpha is an option of derpp, and --methods (finetune) runs none of them"),
     "unknown scenario": (["--scenario", "cil", "dil"], "argument --scenario: invalid choice: 'dil' (choose from "),
