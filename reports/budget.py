@@ -8,7 +8,7 @@ methods at several `--epochs` values into one folder (or several folders under o
 
 from __future__ import annotations
 
-from reports.collect import MethodResult, Section, flatten
+from reports.collect import MethodResult, Section, series_names
 from reports.statistics import paired_difference
 
 BUDGET_METRICS = [("final_average_accuracy", "A_T"), ("average_incremental_accuracy", "Ā")]
@@ -19,13 +19,10 @@ def by_budget(section: Section) -> dict[str, dict[int, MethodResult]] | None:
     epoch counts were run; None otherwise. A method run with several other settings is one series per
     setting, named by the values that differ (`derpp (hp.alpha=0.5)`)."""
     continual = [m for m in section.methods if not m.joint and m.config and m.config.get("epochs") is not None]
-    rest = {id(m): flatten({k: v for k, v in m.config.items() if k not in ("epochs", "variant")}) for m in continual}
+    names = series_names(continual, "epochs")
     series: dict[str, dict[int, MethodResult]] = {}
     for m in continual:
-        siblings = [rest[id(o)] for o in continual if o.method == m.method]
-        differing = sorted(k for k in set().union(*siblings) if len({repr(f.get(k)) for f in siblings}) > 1)
-        name = m.method + (f" ({', '.join(f'{k}={rest[id(m)].get(k)}' for k in differing)})" if differing else "")
-        series.setdefault(name, {})[m.config["epochs"]] = m
+        series.setdefault(names[id(m)], {})[m.config["epochs"]] = m
     epochs = {e for runs in series.values() for e in runs}
     return series if len(epochs) > 1 else None
 

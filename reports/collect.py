@@ -183,6 +183,18 @@ def labels(settings: list[str]) -> dict[str, str]:
     return out
 
 
+def series_names(methods: list[MethodResult], along: str) -> dict[int, str]:
+    """Each method's name (by `id`) with the config values, other than `along` and the variant, that tell it
+    apart from the same method's other settings: the name of its series along `along`, e.g. `derpp (hp.alpha=0.5)`."""
+    rest = {id(m): flatten({k: v for k, v in m.config.items() if k not in (along, "variant")}) for m in methods}
+    names = {}
+    for m in methods:
+        siblings = [rest[id(o)] for o in methods if o.method == m.method]
+        differing = sorted(k for k in set().union(*siblings) if len({repr(f.get(k)) for f in siblings}) > 1)
+        names[id(m)] = m.method + (f" ({', '.join(f'{k}={rest[id(m)].get(k)}' for k in differing)})" if differing else "")
+    return names
+
+
 def metric(record: dict, name: str) -> float | None:
     """A contract number, or a probe's A_T (None for a run without probing)."""
     if name in PROBE_METRICS:

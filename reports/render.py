@@ -17,6 +17,7 @@ from pathlib import Path
 from benchmarks.results import trained_every_task
 from reports.collect import KEY_PACKAGES, MethodResult, ReportError, Section, Stat, aggregate, load_results
 from reports.budget import budget_series, budget_table
+from reports.precision import precision_table
 from reports.plots import accuracy_curves, against_budget, evaluated_cells, heatmap
 from reports.statistics import Paired, paired_difference
 from reports.tidy import write_csv
@@ -231,6 +232,7 @@ class Rendered:
     selection: tuple[list[str], list[list[str]]] | None  # the tuned methods' chosen settings
     published: tuple[str, tuple[list[str], list[list[str]]]] | None  # caption and table: published vs ours
     budget: tuple[str, tuple[list[str], list[list[str]]]] | None  # legend and table: methods vs the reference per epochs
+    precision: tuple[str, tuple[list[str], list[list[str]]]] | None  # legend and table: each method vs itself at fp32
     provenance: str
     warnings: list[str]
     images: list[tuple[str, str]]
@@ -240,7 +242,7 @@ def render(section: Section, reference: str, figures: Path) -> Rendered:
     note, paired = paired_table(section, reference)
     return Rendered(
         section, table(section), note, paired, probing_tables(section), selection_table(section),
-        published_table(section), budget_table(section, reference), *provenance_lines(section),
+        published_table(section), budget_table(section, reference), precision_table(section), *provenance_lines(section),
         draw(section, figures),
     )
 
@@ -296,6 +298,8 @@ def markdown(sections: list[Rendered], source: str) -> str:
             lines += ["### Published vs ours", "", r.published[0], "", *markdown_table(*r.published[1])]
         if r.budget:
             lines += ["### Training budget", "", r.budget[0], "", *markdown_table(*r.budget[1])]
+        if r.precision:
+            lines += ["### Precision", "", r.precision[0], "", *markdown_table(*r.precision[1])]
         if r.selection:
             lines += ["### Chosen on validation", "", SELECTION_NOTE, "", *markdown_table(*r.selection)]
         if r.probing:
@@ -347,11 +351,12 @@ def html_page(sections: list[Rendered], source: str) -> str:
             parts += ["<h3>Published vs ours</h3>", f"<p>{e(caption)}</p>",
                       f"<table><thead>{html_row(header, 'th')}</thead><tbody>", *[html_row(c) for c in rows],
                       "</tbody></table>"]
-        if r.budget:
-            legend, (header, rows) = r.budget
-            parts += ["<h3>Training budget</h3>", f"<p>{e(legend)}</p>",
-                      f"<table><thead>{html_row(header, 'th')}</thead><tbody>", *[html_row(c) for c in rows],
-                      "</tbody></table>"]
+        for title, part in (("Training budget", r.budget), ("Precision", r.precision)):
+            if part:
+                legend, (header, rows) = part
+                parts += [f"<h3>{title}</h3>", f"<p>{e(legend)}</p>",
+                          f"<table><thead>{html_row(header, 'th')}</thead><tbody>", *[html_row(c) for c in rows],
+                          "</tbody></table>"]
         if r.selection:
             header, rows = r.selection
             parts += ["<h3>Chosen on validation</h3>", f"<p>{e(SELECTION_NOTE)}</p>",
