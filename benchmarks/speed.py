@@ -10,7 +10,10 @@ the same stream; (c) evaluation throughput of the harness vs a plain batched for
 with and without the feature cache (`frozen_cached_vs_uncached`, the speed-up); (f) probing
 seconds per training second of fine-tuning, with and without the cache reusing evaluation's
 features; (g) on a CPU with native bf16 only (else it says why it skips), the fast path
-(--precision bf16) against fp32: training and evaluation throughput and task 1's accuracy.
+(--precision bf16) against fp32: training and evaluation throughput and task 1's accuracy;
+(h) a whole run (both tasks, the seen tasks evaluated after each) of the suite's finetune, er and
+derpp against Avalanche 0.6's own Naive, Replay and DER on the same stream (`suite_vs_avalanche_*`,
+suite seconds / Avalanche seconds), with each side's final accuracies, steps and rows trained on.
 (e) and (f) fail if the cache changed a number. With `--head lm` (the generative head): (b) and (d), and
 instead of (a) and (c) evaluation throughput of `rank` vs `generate`. Contenders alternate
 within each round so that machine noise hits them alike, and which one goes first changes from
@@ -22,13 +25,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import time
+from contextlib import redirect_stdout
 from dataclasses import replace
 
 import torch
 import torch.nn.functional as F
 from avalanche.core import SupervisedPlugin
+from avalanche.training import DER, Naive
+from avalanche.training.plugins import ReplayPlugin
 
 from benchmarks.engine.checkpoint import rng_states, set_rng_states
 from benchmarks.models.generative import DEFAULT_TEMPLATE
@@ -228,6 +235,113 @@ def step_round(backbone, task_split, data, head: str = "linear", turn: int = 0) 
     return out
 
 
+# Avalanche 0.6's strategy -> the suite's method it is timed against.
+AVALANCHE_TWINS = {"naive": "finetune", "replay": "er", "der": "derpp"}
+
+
+class RowCounter(SupervisedPlugin):
+    """Training steps and the rows they forward (new and replayed), counted alike on either side."""
+
+    def __init__(self):
+        super().__init__()
+        self.steps = self.rows = 0
+
+    def after_forward(self, strategy, **kwargs):
+        self.steps += 1
+        self.rows += len(strategy.mb_y)
+
+
+def avalanche_strategy(name: str, backbone: str, task_split, counter: RowCounter) -> tuple:
+    """Avalanche's `Naive`, `Naive` + `ReplayPlugin` (what its `Replay` is) or `DER`, as its user
+    builds one; with its buffer (None for Naive).
+
+    What its user gets: the strategy class, its default evaluator (accuracy and loss per epoch,
+    experience and stream, printed by the InteractiveLogger with tqdm bars) and CE over the whole
+    output. The model is the suite's `TextClassifier` from the same seeded load (the same encoder
+    weights; its `forward` trims each batch to its longest row and forwards length-sorted chunks,
+    so the padding trim applies on both sides), with every task's head from the start: Avalanche's
+    strategies expect a fixed output (DER stores whole logit rows for its MSE), so it scores all 20
+    classes from task 1 on, where the suite adds task 2's head when task 2 arrives. What `config()`
+    sets the suite, it sets here: batch 32, 1 epoch, buffer 200, the replay batch (the training
+    batch), DER++'s alpha and beta, the same fused AdamW over the same groups (encoder at `lr`,
+    heads at `head_lr`; Avalanche keeps the optimizer's state across tasks, the suite makes a
+    fresh one), and evaluation batches of 128, as the suite's (DER's default is 1).
+    """
+    suite = config(AVALANCHE_TWINS[name], backbone)
+    hp = suite.hp
+    model = build_strategy(config("finetune", backbone), task_split).model
+    for size in task_split.task_sizes:
+        model.add_head(size)
+    common = dict(
+        model=model, optimizer=adamw(model.param_groups(suite.lr, suite.head_lr)),
+        criterion=torch.nn.CrossEntropyLoss(), train_mb_size=suite.batch_size, train_epochs=suite.epochs,
+        eval_mb_size=suite.eval_batch_size, device=suite.device,
+    )
+    if name == "naive":
+        return Naive(**common, plugins=[counter]), None
+    if name == "replay":
+        replay = ReplayPlugin(mem_size=hp["buffer_size"], batch_size_mem=hp["replay_batch_size"])
+        return Naive(**common, plugins=[counter, replay]), replay.storage_policy
+    strategy = DER(**common, plugins=[counter], mem_size=hp["buffer_size"], batch_size_mem=hp["replay_batch_size"],
+                   alpha=hp["alpha"], beta=hp["beta"])
+    return strategy, strategy.storage_policy
+
+
+def avalanche_round(backbone, task_split, data, turn: int = 0) -> dict:
+    """{(strategy, side): seconds of a whole run (`run_stream`), final accuracy per task, steps, rows
+    and buffer length} for each Avalanche strategy and the suite's twin, in turn.
+
+    Both sides go through `run_stream` (on Avalanche's strategy its `accuracy` reset is an unused
+    attribute: the accuracies are its evaluator's). Avalanche's logger prints to /dev/null: it
+    formats its lines and bars as for a terminal, and this printout stays readable. Fails if the two sides took a different number of steps (then
+    they did not train on the same examples). The suite's reservoir replays from task 1's second
+    step on and keeps the logits of the training forward; Avalanche's buffers are filled at the end
+    of a task, so it replays from task 2 on, and DER forwards each task once more for the logits
+    it stores: the rows show the first difference.
+    """
+    bench = build_benchmark(data, task_split, "cil")
+    tasks = range(task_split.num_tasks)
+    out = {}
+    for name, method in AVALANCHE_TWINS.items():
+        for side in in_turn(["suite", "avalanche"], turn):
+            counter = RowCounter()
+            if side == "suite":
+                strategy = build_strategy(config(method, backbone), task_split, extra_plugins=[counter])
+                run = run_stream(strategy, bench)
+                accuracy = [run["rows"][-1][t] for t in tasks]
+                buffer = len(strategy.method_plugin.buffer) if strategy.method_plugin else None
+            else:
+                with open(os.devnull, "w") as devnull, redirect_stdout(devnull):
+                    strategy, policy = avalanche_strategy(name, backbone, task_split, counter)
+                    run = run_stream(strategy, bench)
+                metrics = strategy.evaluator.get_last_metrics()
+                accuracy = [metrics[f"Top1_Acc_Exp/eval_phase/test_stream/Task000/Exp{t:03d}"] for t in tasks]
+                buffer = None if policy is None else len(policy.buffer)
+            out[name, side] = {"seconds": run["train"] + run["eval"], "accuracy": accuracy, "steps": counter.steps,
+                               "rows": counter.rows, "buffer": buffer}
+        if out[name, "suite"]["steps"] != out[name, "avalanche"]["steps"]:
+            raise RuntimeError(f"{method} and Avalanche's {name} took other numbers of steps: the comparison is void")
+    return out
+
+
+def avalanche_figures(med: dict, runs: dict) -> dict:
+    """Prints (h), with the last round's accuracies, steps, rows and buffers; returns its JSON fields."""
+    print("  whole run (2 tasks, seen ones evaluated after each)   seconds   final accuracy per task   steps   rows"
+          "   buffer")
+    for name, method in AVALANCHE_TWINS.items():
+        for side, label in (("suite", method), ("avalanche", f"Avalanche {name}")):
+            run = runs[name, side]
+            accuracy = " ".join(f"{a:.3f}" for a in run["accuracy"])
+            buffer = "-" if run["buffer"] is None else run["buffer"]
+            print(f"    {label:18} {med[f'{side}_{name}']:8.2f}   {accuracy:>23}   {run['steps']:5}   {run['rows']:4}"
+                  f"   {buffer}")
+    return {
+        **{f"suite_vs_avalanche_{name}": med[f"suite_{name}"] / med[f"avalanche_{name}"] for name in AVALANCHE_TWINS},
+        "suite_vs_avalanche_runs": {name: {side: runs[name, side] for side in ("suite", "avalanche")}
+                                    for name in AVALANCHE_TWINS},
+    }
+
+
 def lm_eval_round(strategy, bench, turn: int = 0) -> dict:
     """Evaluation examples per second of the generative head in each mode, same model and examples."""
     experiences = bench.test_stream[:2]  # CIL after task 1: rank scores every label of both tasks
@@ -298,6 +412,7 @@ def main(argv=None) -> dict:
     frozen_split, frozen_data = two_task_stream(args.backbone, args.per_class, args.data_dir, tasks=5)
     names = ["harness_train", "plain_train", "harness_eval", "plain_eval", "er", "stored", "teacher", "frozen_cached",
              "frozen_uncached", "probe_cached", "probe_uncached"]
+    names += [f"{side}_{name}" for name in AVALANCHE_TWINS for side in ("suite", "avalanche")]
     bf16_flags = cpu_bf16_flags()
     if bf16_flags:
         names += ["fast_train", "default_train", "fast_eval", "default_eval", "fast_accuracy", "default_accuracy"]
@@ -326,6 +441,9 @@ def main(argv=None) -> dict:
             for i, figure in enumerate(("train", "eval", "accuracy")):
                 rounds[f"fast_{figure}"].append(fast["bf16"][i])
                 rounds[f"default_{figure}"].append(fast["fp32"][i])
+        runs = avalanche_round(args.backbone, task_split, data, turn)
+        for (name, side), run in runs.items():
+            rounds[f"{side}_{name}"].append(run["seconds"])
         print_round(turn, rounds)
     med = {k: statistics.median(v) for k, v in rounds.items()}
     print(f"backbone {args.backbone}, {args.repeats} round(s), medians")
@@ -334,6 +452,7 @@ def main(argv=None) -> dict:
     print(f"  SEQ* (lor settings, 5 tasks) seconds   cached {med['frozen_cached']:.1f}   uncached {med['frozen_uncached']:.1f}")
     print(f"  probing s / training s   cached {med['probe_cached']:.3f}   uncached {med['probe_uncached']:.3f}")
     replay = replay_figures(med, bytes_per_example)
+    avalanche = avalanche_figures(med, runs)
     result = {
         "backbone": args.backbone,
         "repeats": args.repeats,
@@ -347,6 +466,7 @@ def main(argv=None) -> dict:
         "fast_vs_default_eval": med["fast_eval"] / med["default_eval"] if bf16_flags else None,
         "fast_minus_default_accuracy": med["fast_accuracy"] - med["default_accuracy"] if bf16_flags else None,
         **replay,
+        **avalanche,
     }
     print(json.dumps(result))
     return result

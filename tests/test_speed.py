@@ -1,12 +1,14 @@
 """The speed benchmark in its reduced mode: it runs both orders, and its last line is JSON with every field."""
 
 import json
+import math
 
 from benchmarks import speed
 
 FIELDS = {"harness_vs_plain_train", "derpp_stored_vs_er", "derpp_teacher_vs_er", "eval_vs_plain", "buffer_bytes_per_example",
           "frozen_cached_vs_uncached", "probe_vs_train_cached", "probe_vs_train_uncached"}
 FAST = {"fast_vs_default_train", "fast_vs_default_eval"}
+AVALANCHE = {"suite_vs_avalanche_naive", "suite_vs_avalanche_replay", "suite_vs_avalanche_der"}
 
 
 def test_quick_mode_prints_every_field(capsys, data_dir):
@@ -25,6 +27,19 @@ def test_quick_mode_prints_every_field(capsys, data_dir):
     by_method = result["buffer_bytes_per_example_by_method"]
     assert by_method["er"] == by_method["teacher"] == 50 * 4 + 4 + 4
     assert result["buffer_bytes_per_example"] == by_method["er"] + 20 * 2 + 4
+    assert all(math.isfinite(result[k]) and result[k] > 0 for k in AVALANCHE)
+    # Each side of each pair took the same 6 steps over the 160 training examples (2 tasks of 10 classes x 8) and
+    # evaluated both tasks; the replay methods forwarded buffer rows besides, and every buffer (200) ended holding all
+    # 160: an Avalanche strategy that did not train or replay fails here.
+    runs = result["suite_vs_avalanche_runs"]
+    assert set(runs) == {"naive", "replay", "der"}
+    for name, sides in runs.items():
+        for run in sides.values():
+            assert run["steps"] == 6 and len(run["accuracy"]) == 2 and all(0 <= a <= 1 for a in run["accuracy"])
+            if name == "naive":
+                assert (run["rows"], run["buffer"]) == (160, None)
+            else:
+                assert run["rows"] > 160 and run["buffer"] == 160
 
 
 def test_quick_lm_mode_prints_step_ratios_bytes_and_eval_modes(capsys, data_dir):
