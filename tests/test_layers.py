@@ -21,7 +21,7 @@ LAYERS = [
      "benchmarks.results"),
     ("reports",),
     ("benchmarks.engine",),
-    ("benchmarks.cli", "benchmarks.cli_reference", "benchmarks.speed", "run_benchmark"),
+    ("benchmarks.cli", "benchmarks.cli_reference", "benchmarks.speed", "benchmarks.kernels", "run_benchmark"),
 ]
 
 
