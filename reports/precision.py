@@ -44,14 +44,14 @@ def precision_table(section: Section) -> tuple[str, tuple[list[str], list[list[s
             m = runs[precision]
             cells, ratio = [MISSING] * 3, MISSING
             if m is not reference:
-                cells = paired_cells(paired_difference(points(m, "final_average_accuracy"),
-                                                       points(reference, "final_average_accuracy")))
+                difference = paired_difference(points(m, "final_average_accuracy"), points(reference, "final_average_accuracy"))
+                cells = paired_cells(difference, digits=2)  # a precision's effect is small: hundredths show it
                 ratio = time_ratio(m, reference)
             rows.append([name, precision, str(len(m.seeds)), fmt(m.stats["final_average_accuracy"]), *cells,
                          fmt(m.stats["train_seconds"], percent=False), ratio])
     legend = (
         f"Precision: each method against itself at {REFERENCE}, paired by seed (Δ: mean of the per-seed "
-        f"differences in points; 95% CI: Student t; n.s.: the interval contains 0). Training time: the mean "
+        f"differences in points, to the hundredth; 95% CI: Student t; n.s.: the interval contains 0). Training time: the mean "
         f"over the seeds both have, against {REFERENCE}'s on the same seeds; on one machine only if the runs shared one."
     )
     return legend, (header, rows)

@@ -67,14 +67,14 @@ def pvalue(p: float | None) -> str:
     return "< 0.001" if p < 0.001 else f"{p:.3f}"
 
 
-def paired_cells(d: Paired) -> list[str]:
+def paired_cells(d: Paired, digits: int = 1) -> list[str]:
     """Mean difference, its interval (marked where it holds 0), p; in words where the seeds allow no test."""
     if d.n == 0:
         return [MISSING, "no shared seed", MISSING]
     if d.n == 1:
-        return [f"{d.mean:+.1f}", "1 shared seed: no interval", MISSING]
-    interval = f"[{d.low:+.1f}, {d.high:+.1f}]" + (f" {NOT_SIGNIFICANT}" if d.contains_zero else "")
-    return [f"{d.mean:+.1f}", interval, pvalue(d.p)]
+        return [f"{d.mean:+.{digits}f}", "1 shared seed: no interval", MISSING]
+    interval = f"[{d.low:+.{digits}f}, {d.high:+.{digits}f}]" + (f" {NOT_SIGNIFICANT}" if d.contains_zero else "")
+    return [f"{d.mean:+.{digits}f}", interval, pvalue(d.p)]
 
 
 def reference_of(section: Section, reference: str) -> MethodResult | str:

@@ -43,11 +43,11 @@ def test_each_method_is_paired_with_itself_at_fp32(tmp_path):
     d = [1.0, -1.0, 2.0]
     test = stats.ttest_1samp(d, 0.0)
     low, high = test.confidence_interval(0.95)
-    assert rows[("er", "bf16")][2:9] == ["3", "72.7 ± 2.9", "+0.7", f"[{low:+.1f}, {high:+.1f}] n.s.",
+    assert rows[("er", "bf16")][2:9] == ["3", "72.7 ± 2.9", "+0.67", f"[{low:+.2f}, {high:+.2f}] n.s.",
                                          f"{test.pvalue:.3f}", "50.0 ± 10.0", "0.50"]
     # DER++: -10, -11, -9: std 1, so the interval is -10 ± t / sqrt(3), and it excludes 0.
     half = stats.t.ppf(0.975, 2) / 3**0.5
-    assert rows[("derpp", "bf16")][4:6] == ["-10.0", f"[{-10 - half:+.1f}, {-10 + half:+.1f}]"]
+    assert rows[("derpp", "bf16")][4:6] == ["-10.00", f"[{-10 - half:+.2f}, {-10 + half:+.2f}]"]
     assert rows[("derpp", "bf16")][8] == "0.50"
     assert rows[("er", "fp32")][4:9:4] == ["–", "–"]  # fp32 against itself: nothing
     assert "<h3>Precision</h3>" in (tmp_path / "out" / "report.html").read_text()
@@ -58,7 +58,7 @@ def test_a_missing_seed_is_left_out_of_the_pairing_and_of_the_time_ratio(tmp_pat
     grid = write_grid(tmp_path / "grid", runs)
     assert main([str(grid), "--out", str(tmp_path / "out"), "--reference", "er (precision=fp32)"]) == 0
     row = {(r[0], r[1]): r for r in rows_of((tmp_path / "out" / "report.md").read_text(), "Precision")}[("er", "bf16")]
-    assert row[2] == "2" and row[4] == "+0.0"  # seeds 0 and 1: +1 and -1
+    assert row[2] == "2" and row[4] == "+0.00"  # seeds 0 and 1: +1 and -1
     assert row[8] == f"{110 / 210:.2f}"  # (50 + 60) / (100 + 110): seed 2's fp32 run has no partner
 
 
