@@ -1,9 +1,10 @@
 """What the machine offers a run: native bf16, the precision `auto` resolves to, the attention kernel.
 
 bf16 pays only where the hardware computes it: on a CPU with AMX or AVX512-BF16, or a CUDA GPU that
-supports it. Elsewhere torch emulates it, and on this suite's AVX2 CPU a MiniLM training step under
-bf16 autocast took 18 s against 0.7 s in fp32 (docs/speed.md). torch is imported only where needed:
-the CLI resolves --precision before its heavy imports.
+supports it. Elsewhere torch emulates it: on an AVX2 CPU a MiniLM training step under bf16 autocast
+took 18 s against 0.7 s in fp32, while on an AVX512-BF16 one it took 0.35 s against 0.62 s
+(docs/speed.md). torch is imported only where needed: the CLI resolves --precision before its heavy
+imports.
 """
 
 from __future__ import annotations
@@ -49,9 +50,9 @@ def attn_implementation(device: str, precision: str) -> str | None:
     """The attention kernel to load the backbone with; None keeps transformers' default (sdpa).
 
     On a CPU with native bf16, eager under bf16 autocast: sdpa's fused CPU backward took 12x its
-    forward there (issue #27). Everywhere else the default, which was as fast on this AVX2 CPU
-    (fp32: eager 0.93x sdpa's training step, 0.96x its evaluation, within the rounds' spread;
-    emulated bf16: 0.95x and 1.34x) and keeps every earlier result bit-identical: eager's features
-    differ from sdpa's by ~5e-7.
+    forward with AMX (issue #27), and on an AVX512-BF16 CPU eager's training step was 1.3x faster
+    (`python -m benchmarks.kernels`). Everywhere else the default, which was as fast in fp32 on both
+    CPUs (eager within 7% of sdpa, inside the rounds' spread) and keeps every earlier result
+    bit-identical: eager's features differ from sdpa's by ~5e-7.
     """
     return "eager" if device == "cpu" and precision == "bf16" and native_bf16("cpu") else None
