@@ -69,12 +69,15 @@ def pvalue(p: float | None) -> str:
 
 def paired_cells(d: Paired, digits: int = 1) -> list[str]:
     """Mean difference, its interval (marked where it holds 0), p; in words where the seeds allow no test."""
+    def signed(x: float) -> str:  # + 0.0: a difference that rounds to zero reads +0.0, never -0.0
+        return f"{round(x, digits) + 0.0:+.{digits}f}"
+
     if d.n == 0:
         return [MISSING, "no shared seed", MISSING]
     if d.n == 1:
-        return [f"{d.mean:+.{digits}f}", "1 shared seed: no interval", MISSING]
-    interval = f"[{d.low:+.{digits}f}, {d.high:+.{digits}f}]" + (f" {NOT_SIGNIFICANT}" if d.contains_zero else "")
-    return [f"{d.mean:+.{digits}f}", interval, pvalue(d.p)]
+        return [signed(d.mean), "1 shared seed: no interval", MISSING]
+    interval = f"[{signed(d.low)}, {signed(d.high)}]" + (f" {NOT_SIGNIFICANT}" if d.contains_zero else "")
+    return [signed(d.mean), interval, pvalue(d.p)]
 
 
 def reference_of(section: Section, reference: str) -> MethodResult | str:

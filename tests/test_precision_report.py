@@ -67,3 +67,11 @@ def test_one_precision_gives_no_precision_table(tmp_path, precisions):
     grid = write_grid(tmp_path / "grid", {("er", p): RUNS[("er", p)] for p in precisions})
     assert main([str(grid), "--out", str(tmp_path / "out")]) == 0
     assert "### Precision" not in (tmp_path / "out" / "report.md").read_text()
+
+
+def test_a_difference_that_rounds_to_zero_has_no_minus_sign():
+    from reports.render import paired_cells
+    from reports.statistics import Paired
+
+    assert paired_cells(Paired(3, -0.001, -0.05, 0.004, 0.9), digits=2) == ["+0.00", "[-0.05, +0.00] n.s.", "0.900"]
+    assert paired_cells(Paired(1, -0.04, None, None, None)) == ["+0.0", "1 shared seed: no interval", "–"]
