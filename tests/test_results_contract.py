@@ -13,7 +13,8 @@ from benchmarks.results import RunConfig, Unreadable, read_results, recorded_con
 from reports.collect import load_results
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
-COMMITTED = sorted([*DOCS.glob("tuned-runs/**/results.json"), *DOCS.glob("protocol-runs/**/results.json")])
+COMMITTED = sorted([*DOCS.glob("tuned-runs/**/results.json"), *DOCS.glob("protocol-runs/**/results.json"),
+                    *DOCS.glob("precision-runs/**/results.json")])
 
 
 def test_there_are_committed_runs():
