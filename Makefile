@@ -26,7 +26,7 @@ $(VENV)/.installed: pyproject.toml
 .PHONY: install benchmark test cli-reference
 install: $(VENV)/.installed
 
-SMOKE_NOTE := This is a smoke-sized run (30 of 150 intents, 3 tasks, 15 training examples each). The real benchmark (150 intents in 15 tasks, all data; about 30 min on 2 cores): $(REAL)
+SMOKE_NOTE := This is a smoke-sized run (30 of 150 intents, 3 tasks, 15 training examples each). The real benchmark (150 intents in 15 tasks, all data; 18-30 min on 2 cores, 11 on a Zen 4 EPYC with --precision auto): $(REAL)
 
 benchmark: $(VENV)/.installed
 	$(if $(subst $(QUICKSTART),,$(ARGS)),,@echo "$(SMOKE_NOTE)")
