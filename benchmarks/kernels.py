@@ -7,7 +7,7 @@ gradients) for each attention kernel (sdpa, eager) and precision (fp32, bf16 aut
 of 24 tokens (a CLINC150 sentence is shorter: the kernels' order, not the absolute figures, is the point).
 Contenders go in turn, the first one changing from round to round. Prints the medians and their ratio to the
 suite's fp32 default (sdpa); the last line is JSON. bf16 is skipped where the device only emulates it (on an AVX2
-CPU a step took 25x fp32's). `hardware.attn_implementation` follows these figures (docs/speed.md).
+CPU a step took 24x fp32's). `hardware.attn_implementation` follows these figures (docs/speed.md).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from benchmarks.engine.hardware import native_bf16
 from benchmarks.engine.strategy import adamw
 from benchmarks.models.loading import load_backbone
+from benchmarks.speed import in_turn
 
 KERNELS = ("sdpa", "eager")
 DEFAULT = ("sdpa", "fp32")  # what a run uses without --precision
@@ -36,7 +37,9 @@ def contender(backbone: str, kernel: str, precision: str, device: str):
     optimizer = adamw([*encoder.parameters(), *head.parameters()])
     ids = torch.randint(1000, encoder.config.vocab_size, (128, 24), device=device)
     labels = torch.randint(0, 150, (32,), device=device)
-    autocast = lambda: torch.autocast(device, dtype=torch.bfloat16, enabled=precision == "bf16")  # noqa: E731
+
+    def autocast():
+        return torch.autocast(device, dtype=torch.bfloat16, enabled=precision == "bf16")
 
     def train():
         with autocast():
@@ -74,11 +77,12 @@ def main(argv=None) -> dict:
         print(f"bf16: skipped, the {args.device} computes no bf16 natively (it would be emulated, far slower than fp32)")
     names = [(kernel, precision) for precision in precisions for kernel in KERNELS]
     contenders = {name: contender(args.backbone, *name, args.device) for name in names}
-    for train, evaluate in contenders.values():  # warm-up: first-call allocations and kernel selection
-        train(), evaluate()
+    for fns in contenders.values():  # warm-up: first-call allocations and kernel selection
+        for fn in fns:
+            fn()
     seconds = {(name, part): [] for name in names for part in ("train", "eval")}
     for turn in range(args.rounds):
-        for name in names[turn % len(names):] + names[: turn % len(names)]:
+        for name in in_turn(names, turn):
             for part, fn in zip(("train", "eval"), contenders[name]):
                 seconds[name, part].append(timed(fn, args.device))
     med = {key: statistics.median(values) for key, values in seconds.items()}

@@ -293,8 +293,8 @@ def avalanche_round(backbone, task_split, data, turn: int = 0) -> dict:
 
     Both sides go through `run_stream` (on Avalanche's strategy its `accuracy` reset is an unused
     attribute: the accuracies are its evaluator's). Avalanche's logger prints to /dev/null: it
-    formats its lines and bars as for a terminal, and this printout stays readable. Fails if the two sides took a different number of steps (then
-    they did not train on the same examples). The suite's reservoir replays from task 1's second
+    formats its lines and bars as for a terminal, and this printout stays readable. Fails if the
+    two sides took a different number of steps (then they did not train on the same examples). The suite's reservoir replays from task 1's second
     step on and keeps the logits of the training forward; Avalanche's buffers are filled at the end
     of a task, so it replays from task 2 on, and DER forwards each task once more for the logits
     it stores: the rows show the first difference.

@@ -58,6 +58,8 @@ def precision_table(section: Section) -> tuple[str, tuple[list[str], list[list[s
 
 
 def time_ratio(m: MethodResult, reference: MethodResult) -> str:
+    """Training seconds summed over the seeds both have, against the reference's: a seed only one of them ran
+    would weigh on one side alone."""
     seeds = [s for s, v in m.values["train_seconds"].items() if v and reference.values["train_seconds"].get(s)]
     if not seeds:
         return "no shared seed"

@@ -2,7 +2,7 @@
 
 bf16 pays only where the hardware computes it: on a CPU with AMX or AVX512-BF16, or a CUDA GPU that
 supports it. Elsewhere torch emulates it: on an AVX2 CPU a MiniLM training step under bf16 autocast
-took 18 s against 0.7 s in fp32, while on an AVX512-BF16 one it took 0.35 s against 0.62 s
+took 18 s against 0.7 s in fp32, while on an AVX512-BF16 one it took 0.34 s against 0.59 s
 (docs/speed.md). torch is imported only where needed: the CLI resolves --precision before its heavy
 imports.
 """
@@ -50,7 +50,7 @@ def attn_implementation(device: str, precision: str) -> str | None:
     """The attention kernel to load the backbone with; None keeps transformers' default (sdpa).
 
     On a CPU with native bf16, eager under bf16 autocast: sdpa's fused CPU backward took 12x its
-    forward with AMX (issue #27), and on an AVX512-BF16 CPU eager's training step was 1.3x faster
+    forward with AMX (issue #27), and on an AVX512-BF16 CPU eager's bf16 training step was 1.33x faster than sdpa's
     (`python -m benchmarks.kernels`). Everywhere else the default, which was as fast in fp32 on both
     CPUs (eager within 7% of sdpa, inside the rounds' spread) and keeps every earlier result
     bit-identical: eager's features differ from sdpa's by ~5e-7.
