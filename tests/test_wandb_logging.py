@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import struct
 from pathlib import Path
 
@@ -72,9 +73,11 @@ def wandb_records(run_dir: Path) -> list:
 
 
 def wandb_dirs(out: Path, run_name: str) -> list[Path]:
-    """The offline W&B run folders of a run: the id its run directory keeps names them."""
+    """The offline W&B run folders of a run, in order: the id its run directory keeps names them. A part started
+    in the same second as the one before (a tiny run on a fast CPU) gets wandb's suffix: `...-<id>-1`."""
     run_id = (out / run_name / "wandb_run_id").read_text()
-    return sorted((out / "wandb").glob(f"offline-run-*-{run_id}"))
+    pattern = rf"offline-run-\d{{8}}_\d{{6}}-{re.escape(run_id)}(-\d+)?"
+    return sorted(f for f in (out / "wandb").glob("offline-run-*") if re.fullmatch(pattern, f.name))
 
 
 def md5_b64(path: Path) -> str:
